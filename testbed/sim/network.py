@@ -1,0 +1,240 @@
+"""Flow-level network: transfers share capacity max-min fairly over the whole network.
+
+A transfer is a *flow* on a fixed path of directed links (plus the sender's NIC transmit
+and the receiver's NIC receive limits, when a device has them). All active flows share
+capacity max-min fairly (progressive filling). Rates are recomputed whenever a flow
+starts, a flow ends, or a capacity changes, and the next completion is rescheduled. A
+flow's bytes drain at its fluid rate; the last byte then needs the path's propagation
+latency to arrive, so a lone flow of ``S`` bytes over capacity ``C`` bit/s on a path of
+latency ``l`` takes exactly ``l + 8*S/C`` seconds.
+
+Capacities are in bit/s, sizes in bytes, times in seconds. Flows are kept in the order
+they started, so ties are resolved the same way every run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Hashable
+
+import simpy
+
+from testbed.units import BITS_PER_BYTE
+
+Resource = Hashable  # a directed link (u, v), or ("nic-tx", node) / ("nic-rx", node)
+
+#: Two finish times closer than this (relative) are the same instant.
+_TIME_RTOL = 1e-12
+
+
+@dataclass(eq=False)
+class Flow:
+    """One transfer in progress. ``remaining_bits`` is as of ``self.network._last_update_s``."""
+
+    flow_id: int
+    src: str
+    dst: str
+    size_bytes: float
+    kind: str
+    tag: str
+    resources: tuple[Resource, ...]
+    latency_s: float
+    start_s: float
+    done: simpy.Event
+    hops: int = 0
+    remaining_bits: float = 0.0
+    rate_bps: float = 0.0
+    finish_s: float = math.inf       # projected end of the fluid phase at the current rate
+    stalled_s: float = 0.0           # time spent at rate 0 (e.g. during an outage)
+    fluid_end_s: float = math.nan
+
+
+@dataclass(frozen=True)
+class FlowRecord:
+    """What a finished flow leaves in the records (times in s, size in bytes)."""
+
+    flow_id: int
+    src: str
+    dst: str
+    kind: str
+    tag: str
+    size_bytes: float
+    hops: int
+    start_s: float
+    fluid_end_s: float
+    end_s: float
+    stalled_s: float
+
+
+class Network:
+    """Max-min fair sharing of link and NIC capacity among concurrent flows.
+
+    ``paths[(src, dst)]`` gives the directed links of the fixed route; ``capacity_bps``
+    the initial capacity of every resource; ``latency_s[(u, v)]`` each link's latency.
+    """
+
+    def __init__(self, env: simpy.Environment, paths: Callable[[str, str], tuple],
+                 capacity_bps: dict[Resource, float], latency_s: dict[Resource, float],
+                 nic_tx_bps: dict[str, float] | None = None,
+                 nic_rx_bps: dict[str, float] | None = None):
+        self.env = env
+        self._paths = paths
+        self._capacity = dict(capacity_bps)
+        self._latency = dict(latency_s)
+        for node, bps in (nic_tx_bps or {}).items():
+            self._capacity[("nic-tx", node)] = bps
+        for node, bps in (nic_rx_bps or {}).items():
+            self._capacity[("nic-rx", node)] = bps
+        self._route_cache: dict[tuple[str, str], tuple[tuple[Resource, ...], float, int]] = {}
+        self._flows: dict[int, Flow] = {}
+        self._next_id = 0
+        self._last_update_s = 0.0
+        self._wakeup_version = 0
+        self.records: list[FlowRecord] = []
+        #: Called after every reallocation with the active flows (for tests and probes).
+        self.observers: list[Callable[[list[Flow], dict[Resource, float]], None]] = []
+
+    # ----------------------------------------------------------------- public API
+    def capacity_bps(self, resource: Resource) -> float:
+        return self._capacity[resource]
+
+    @property
+    def active_flows(self) -> list[Flow]:
+        return list(self._flows.values())
+
+    def route(self, src: str, dst: str) -> tuple[tuple[Resource, ...], float, int]:
+        """(resources crossed, path latency in s, hop count) from ``src`` to ``dst``."""
+        key = (src, dst)
+        cached = self._route_cache.get(key)
+        if cached is None:
+            links = tuple(self._paths(src, dst))
+            resources: list[Resource] = list(links)
+            if ("nic-tx", src) in self._capacity:
+                resources.append(("nic-tx", src))
+            if ("nic-rx", dst) in self._capacity:
+                resources.append(("nic-rx", dst))
+            latency = sum(self._latency[link] for link in links)
+            cached = (tuple(resources), latency, len(links))
+            self._route_cache[key] = cached
+        return cached
+
+    def transfer(self, src: str, dst: str, size_bytes: float, kind: str = "inference",
+                 tag: str = "") -> simpy.Event:
+        """Start sending ``size_bytes`` from ``src`` to ``dst``; the event fires on arrival.
+
+        The event's value is the :class:`FlowRecord`. A transfer to the same node
+        completes at once and leaves no record.
+        """
+        if size_bytes < 0 or not math.isfinite(size_bytes):
+            raise ValueError(f"transfer size must be finite and >= 0 bytes, got {size_bytes!r}")
+        done = self.env.event()
+        if src == dst:
+            done.succeed(None)
+            return done
+        resources, latency, hops = self.route(src, dst)
+        self._advance()
+        flow = Flow(self._next_id, src, dst, float(size_bytes), kind, tag, resources, latency,
+                    self.env.now, done, hops, remaining_bits=float(size_bytes) * BITS_PER_BYTE)
+        self._next_id += 1
+        if flow.remaining_bits == 0.0:
+            self._finish_fluid(flow)
+        else:
+            self._flows[flow.flow_id] = flow
+            self._reallocate()
+        return done
+
+    def set_capacity(self, resource: Resource, bps: float) -> None:
+        """Change one resource's capacity now (bit/s) and re-share every flow."""
+        if bps < 0 or math.isnan(bps):
+            raise ValueError(f"capacity must be >= 0 bit/s, got {bps!r}")
+        if self._capacity.get(resource) == bps:
+            return
+        self._advance()
+        self._capacity[resource] = bps
+        self._reallocate()
+
+    # ----------------------------------------------------------------- mechanics
+    def _advance(self) -> None:
+        """Drain every active flow at its current rate up to now."""
+        now = self.env.now
+        elapsed = now - self._last_update_s
+        if elapsed > 0:
+            for flow in self._flows.values():
+                if flow.rate_bps > 0:
+                    flow.remaining_bits = max(flow.remaining_bits - flow.rate_bps * elapsed, 0.0)
+                else:
+                    flow.stalled_s += elapsed
+        self._last_update_s = now
+
+    def _reallocate(self) -> None:
+        """Max-min fair rates by progressive filling, then schedule the next completion."""
+        flows = list(self._flows.values())
+        for flow in flows:
+            flow.rate_bps = -1.0  # not yet fixed
+        remaining = {}
+        users: dict[Resource, list[Flow]] = {}
+        for flow in flows:
+            for res in flow.resources:
+                if res not in users:
+                    users[res] = []
+                    remaining[res] = self._capacity[res]
+                users[res].append(flow)
+        unfixed = {res: len(fl) for res, fl in users.items()}
+        n_left = len(flows)
+        while n_left:
+            # The resource whose fair share is smallest is the next bottleneck.
+            bottleneck, share = None, math.inf
+            for res, count in unfixed.items():
+                if count:
+                    s = remaining[res] / count
+                    if s < share:
+                        bottleneck, share = res, s
+            share = max(share, 0.0)
+            for flow in users[bottleneck]:
+                if flow.rate_bps >= 0:
+                    continue
+                flow.rate_bps = share
+                n_left -= 1
+                for res in flow.resources:
+                    remaining[res] -= share
+                    unfixed[res] -= 1
+        now = self.env.now
+        next_finish = math.inf
+        for flow in flows:
+            flow.finish_s = now + flow.remaining_bits / flow.rate_bps if flow.rate_bps > 0 \
+                else math.inf
+            next_finish = min(next_finish, flow.finish_s)
+        for observer in self.observers:
+            observer(flows, self._capacity)
+        self._wakeup_version += 1
+        if next_finish < math.inf:
+            version = self._wakeup_version
+            wake = self.env.timeout(next_finish - now)
+            wake.callbacks.append(lambda _ev, v=version: self._on_wakeup(v))
+
+    def _on_wakeup(self, version: int) -> None:
+        if version != self._wakeup_version:
+            return  # superseded by a later reallocation
+        now = self.env.now
+        limit = now + _TIME_RTOL * max(1.0, abs(now))
+        finished = [f for f in self._flows.values() if f.finish_s <= limit]
+        self._advance()
+        for flow in finished:
+            del self._flows[flow.flow_id]
+            flow.remaining_bits = 0.0
+            self._finish_fluid(flow)
+        self._reallocate()
+
+    def _finish_fluid(self, flow: Flow) -> None:
+        flow.fluid_end_s = self.env.now
+        flow.rate_bps = 0.0
+        record = FlowRecord(flow.flow_id, flow.src, flow.dst, flow.kind, flow.tag,
+                            flow.size_bytes, flow.hops, flow.start_s, flow.fluid_end_s,
+                            flow.fluid_end_s + flow.latency_s, flow.stalled_s)
+        self.records.append(record)
+        if flow.latency_s > 0:
+            arrival = self.env.timeout(flow.latency_s)
+            arrival.callbacks.append(lambda _ev: flow.done.succeed(record))
+        else:
+            flow.done.succeed(record)

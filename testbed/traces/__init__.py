@@ -1,0 +1,5 @@
+"""Bandwidth and availability traces: piecewise-constant series, readers, generators."""
+
+from testbed.traces.series import Series
+
+__all__ = ["Series"]

@@ -1,0 +1,100 @@
+"""A piecewise-constant series over simulated time: link capacity, device availability.
+
+``Series(times_s, values)``: value ``values[i]`` holds from ``times_s[i]`` until
+``times_s[i+1]``; before ``times_s[0]`` the first value holds; after the last point the
+last value holds, unless ``loop_period_s`` is set, in which case the pattern over
+``[0, loop_period_s)`` repeats forever. The unit of the values is the user's (bit/s for a
+link capacity, a fraction in [0, 1] for device availability) and is stated by ``unit``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from testbed.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Series:
+    """Piecewise-constant values over time (s). Immutable; cheap lookups by bisection."""
+
+    times_s: tuple[float, ...]
+    values: tuple[float, ...]
+    loop_period_s: float | None = None
+    unit: str = ""
+    provenance: str = ""
+
+    def __post_init__(self):
+        times = tuple(float(t) for t in self.times_s)
+        values = tuple(float(v) for v in self.values)
+        object.__setattr__(self, "times_s", times)
+        object.__setattr__(self, "values", values)
+        if not times or len(times) != len(values):
+            raise ConfigError("a series needs as many values as times, and at least one point",
+                              source=self.provenance or None, value=(len(times), len(values)))
+        for i, (t, v) in enumerate(zip(times, values)):
+            if not math.isfinite(t) or t < 0:
+                raise ConfigError(f"point {i}: got time {t!r}; expected a finite time >= 0 s",
+                                  source=self.provenance or None, value=t)
+            if not math.isfinite(v) or v < 0:
+                raise ConfigError(f"point {i}: got value {v!r}; expected a finite value >= 0",
+                                  source=self.provenance or None, value=v)
+            if i and t <= times[i - 1]:
+                raise ConfigError(f"point {i}: got time {t!r} after {times[i - 1]!r}; "
+                                  "expected strictly increasing times",
+                                  source=self.provenance or None, value=t)
+        if self.loop_period_s is not None and not (self.loop_period_s > times[-1]):
+            raise ConfigError(f"got loop period {self.loop_period_s!r} s; expected a period "
+                              f"longer than the last point at {times[-1]!r} s",
+                              source=self.provenance or None, value=self.loop_period_s)
+
+    @classmethod
+    def constant(cls, value: float, unit: str = "", provenance: str = "") -> "Series":
+        return cls((0.0,), (value,), None, unit, provenance)
+
+    @property
+    def is_constant(self) -> bool:
+        return len(set(self.values)) == 1
+
+    def _local(self, t_s: float) -> tuple[float, float]:
+        """(start of the current loop period, time within it)."""
+        if self.loop_period_s is None:
+            return 0.0, t_s
+        k = math.floor(t_s / self.loop_period_s)
+        base = k * self.loop_period_s
+        return base, t_s - base
+
+    def value_at(self, t_s: float) -> float:
+        """The value holding at time ``t_s`` (s)."""
+        _, local = self._local(t_s)
+        i = bisect.bisect_right(self.times_s, local) - 1
+        return self.values[max(i, 0)]
+
+    def next_change_s(self, t_s: float) -> float:
+        """The first breakpoint strictly after ``t_s`` (s); ``inf`` when there is none."""
+        base, local = self._local(t_s)
+        i = bisect.bisect_right(self.times_s, local)
+        if i < len(self.times_s):
+            return base + self.times_s[i]
+        if self.loop_period_s is None:
+            return math.inf
+        return base + self.loop_period_s
+
+    def mean(self, duration_s: float | None = None) -> float:
+        """Time-weighted mean over ``[0, duration_s)`` (default: one period / up to last point)."""
+        if duration_s is None:
+            duration_s = self.loop_period_s or self.times_s[-1]
+            if duration_s == 0:
+                return self.values[0]
+        total, t = 0.0, 0.0
+        while t < duration_s:
+            nxt = min(self.next_change_s(t), duration_s)
+            total += self.value_at(t) * (nxt - t)
+            t = nxt
+        return total / duration_s
+
+    def scaled(self, factor: float) -> "Series":
+        return Series(self.times_s, tuple(v * factor for v in self.values), self.loop_period_s,
+                      self.unit, self.provenance)
