@@ -159,7 +159,10 @@ def _format(value: float, unit: str, prefixes: dict[str, float], digits: int) ->
         if abs(value) >= f:
             best = p
     scaled = value / prefixes[best]
-    return f"{scaled:.{digits}g} {best}{unit}"
+    text = f"{scaled:.{digits}g}"
+    if "e" in text:  # e.g. 1000 MiB at 3 digits: write it out rather than as 1e+03
+        text = f"{scaled:.0f}"
+    return f"{text} {best}{unit}"
 
 
 def format_time(seconds: float, digits: int = 4) -> str:

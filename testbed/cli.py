@@ -1,0 +1,88 @@
+"""The ``testbed`` command line: run scenarios, list the catalogs.
+
+Bad input is reported on one line (file, field, value, what was expected) with exit
+status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from testbed.errors import ConfigError
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from testbed.experiments.results import default_out_dir, write_results
+    from testbed.experiments.runner import run_scenario
+    from testbed.experiments.scenario import load_scenario
+    from testbed.experiments.summary import format_summary
+    from testbed.units import format_time
+
+    scenario = load_scenario(args.scenario, quick=args.quick, full=args.full, seed=args.seed)
+    print(f"scenario {scenario.name}: {scenario.model.name} on {len(scenario.topology.devices)} "
+          f"devices ({scenario.topology.name}), {scenario.prompt_tokens}-token prompt, "
+          f"{scenario.generate_tokens} tokens, decision every {scenario.decision_interval}, "
+          f"{scenario.migration_mode} migration, seed {scenario.seed}", flush=True)
+    result = run_scenario(scenario, record_jobs=args.jobs)
+    out = Path(args.out) if args.out else default_out_dir(result)
+    write_results(result, out, figures=not args.no_figures)
+    print(format_summary(result.summary, result.tables["memory"]))
+    print(f"\nsimulated in {format_time(result.wall_s, 3)}; results in {out}/")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from testbed.model import catalog_frame
+    frame = catalog_frame()
+    print(frame.to_string(index=False))
+    return 0
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from testbed.cluster import catalog_frame
+    frame = catalog_frame()
+    print(frame.to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="testbed",
+        description="Event-driven testbed for LLM inference partitioned across edge devices.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a scenario and write its results folder")
+    run.add_argument("scenario", help="scenario YAML file")
+    run.add_argument("--out", help="results folder (default: results/<name>/<run_id>)")
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--quick", action="store_true", help="apply the scenario's 'quick' settings")
+    run.add_argument("--full", action="store_true", help="apply the scenario's 'full' settings")
+    run.add_argument("--jobs", action="store_true",
+                     help="also record every computation (jobs.csv)")
+    run.add_argument("--no-figures", action="store_true", help="skip the PNG/PDF figures")
+    run.set_defaults(func=_cmd_run)
+
+    models = sub.add_parser("models", help="list the model catalog")
+    models.set_defaults(func=_cmd_models)
+    devices = sub.add_parser("devices", help="list the device catalog")
+    devices.set_defaults(func=_cmd_devices)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        print(f"testbed: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("testbed: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

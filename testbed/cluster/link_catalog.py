@@ -1,0 +1,60 @@
+"""Link technologies (Wi-Fi 4/5/6, Ethernet, LTE, 5G, Bluetooth) from ``data/links.csv``.
+
+A topology link that names a ``technology`` without its own figures takes them from here:
+capacity = mean of the typical low and high throughput, one-way latency = half the mean of
+the typical low and high latency, because the table's latencies are round-trip times (one
+hop, lightly loaded). Wi-Fi figures are per station; airtime shared between the stations of
+one access point is not modelled by these defaults. Provenance: ``../shared/reference/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+from functools import lru_cache
+from pathlib import Path
+
+from testbed.errors import ConfigError
+
+LINKS_CSV = Path(__file__).parent / "data" / "links.csv"
+_NUMERIC = ("phy_peak_mbps", "typical_throughput_mbps_low", "typical_throughput_mbps_high",
+            "typical_latency_ms_low", "typical_latency_ms_high")
+
+
+@lru_cache(maxsize=1)
+def _rows() -> dict[str, dict]:
+    """Technology name -> figures from the table, in file order."""
+    rows: dict[str, dict] = {}
+    with open(LINKS_CSV, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            figures: dict = {"link": row["link"], "standard": row["standard"]}
+            for column in _NUMERIC:
+                figures[column] = float(row[column])
+            figures["source"] = row["source"]
+            rows[row["link"]] = figures
+    return rows
+
+
+def list_link_technologies() -> list[str]:
+    """Names of the link technologies, in table order."""
+    return list(_rows())
+
+
+def get_link_technology(name: str) -> dict:
+    """The table's figures for ``name`` plus the defaults derived from them.
+
+    Adds ``capacity_bps`` (bit/s, mean of typical throughput) and ``latency_s`` (s, one-way:
+    half the mean typical round-trip time).
+    """
+    rows = _rows()
+    if name not in rows:
+        close = difflib.get_close_matches(str(name), list(rows), n=3, cutoff=0.5)
+        hint = f"close matches: {', '.join(close)}; " if close else ""
+        raise ConfigError(f"got unknown link technology {name!r}; {hint}"
+                          f"expected one of {', '.join(rows)}", value=name)
+    figures = dict(rows[name])
+    low, high = figures["typical_throughput_mbps_low"], figures["typical_throughput_mbps_high"]
+    figures["capacity_bps"] = (low + high) / 2 * 1e6
+    rtt_low, rtt_high = figures["typical_latency_ms_low"], figures["typical_latency_ms_high"]
+    figures["latency_s"] = (rtt_low + rtt_high) / 2 / 2 * 1e-3
+    return figures

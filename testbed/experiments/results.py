@@ -1,0 +1,78 @@
+"""A results folder: resolved config, tidy tables, summary, metadata, figures.
+
+Layout of ``results/<scenario>/<run_id>/``::
+
+    config.yaml      the scenario with every default filled in (re-runnable as is)
+    meta.json        seed, versions, wall time, outcome per partitioner
+    summary.csv      one row per partitioner
+    tokens.csv       one row per generated token      flows.csv       one row per transfer
+    migrations.csv   one row per migrated block       memory.csv      one row per device sample
+    oom.csv          one row per out-of-memory event  decisions.csv   one row per decision
+    latency.png/pdf  per-token latency over the run, per partitioner
+
+``run_id`` is a hash of the resolved config, so the same scenario and seed always land in
+the same folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+import yaml
+
+import testbed
+from testbed.experiments.runner import RunResult
+
+TABLES = ("tokens", "flows", "migrations", "memory", "oom", "decisions", "jobs")
+
+
+def run_id(resolved: dict) -> str:
+    """A short stable hash of a resolved scenario."""
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def default_out_dir(result: RunResult, root: str | Path = "results") -> Path:
+    return Path(root) / result.scenario.name / run_id(result.scenario.resolved)
+
+
+def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = True) -> Path:
+    """Write every table, the summary, the config and the figures into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "config.yaml", "w", encoding="utf-8") as handle:
+        yaml.safe_dump(result.scenario.resolved, handle, sort_keys=False)
+    result.summary.to_csv(out / "summary.csv", index=False)
+    for name in TABLES:
+        frame = result.tables.get(name)
+        if frame is None or (name == "jobs" and frame.empty):
+            continue
+        frame.to_csv(out / f"{name}.csv", index=False)
+    meta = {
+        "scenario": result.scenario.name,
+        "source": result.scenario.source,
+        "seed": result.scenario.seed,
+        "run_id": run_id(result.scenario.resolved),
+        "wall_s": result.wall_s,
+        "outcomes": result.outcomes,
+        "versions": _versions(),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    if figures:
+        from testbed.experiments.plots import plot_latency
+        plot_latency(result.tables["tokens"], out / "latency.png",
+                     title=f"{result.scenario.name}: {result.scenario.model.name}")
+    return out
+
+
+def _versions() -> dict[str, str]:
+    import networkx
+    import numpy
+    import pandas
+    import simpy
+    return {"testbed": testbed.__version__, "python": platform.python_version(),
+            "simpy": simpy.__version__, "numpy": numpy.__version__,
+            "pandas": pandas.__version__, "networkx": networkx.__version__}

@@ -1,0 +1,66 @@
+"""Run a scenario: one simulation per partitioner, then summarise.
+
+:func:`run_scenario` returns a :class:`RunResult` with tidy tables (a ``partitioner``
+column in each) and the summary; :func:`testbed.experiments.results.write_results`
+writes them to a folder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from testbed.experiments.scenario import Scenario, partitioner_label, partitioner_spec
+from testbed.experiments.seeding import component_seed
+from testbed.experiments.summary import summarise
+from testbed.partition import make_partitioner
+from testbed.sim.engine import SimConfig, Simulation
+
+
+@dataclass
+class RunResult:
+    """Tables of one scenario run, keyed by table name; ``summary`` has one row per
+    partitioner."""
+
+    scenario: Scenario
+    tables: dict[str, pd.DataFrame]
+    summary: pd.DataFrame
+    wall_s: float
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+
+def sim_config(scenario: Scenario, *, record_jobs: bool = False) -> SimConfig:
+    return SimConfig(
+        model=scenario.model, cost=scenario.cost, topology=scenario.topology,
+        prompt_tokens=scenario.prompt_tokens, generate_tokens=scenario.generate_tokens,
+        decision_interval=scenario.decision_interval, migration_mode=scenario.migration_mode,
+        weights_preloaded=scenario.weights_preloaded,
+        controller_hosts_blocks=scenario.controller_hosts_blocks, record_jobs=record_jobs)
+
+
+def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
+    """Simulate every partitioner of ``scenario`` under the same conditions."""
+    started = time.perf_counter()
+    per_table: dict[str, list[pd.DataFrame]] = {}
+    outcomes: dict[str, str] = {}
+    for spec in scenario.partitioners:
+        label = partitioner_label(spec)
+        partitioner = make_partitioner(partitioner_spec(spec),
+                                       seed=component_seed(scenario.seed, "partitioner", label),
+                                       source=scenario.source, field="partitioners")
+        records = Simulation(sim_config(scenario, record_jobs=record_jobs), partitioner).run()
+        outcomes[label] = records.outcome
+        for name, frame in records.frames().items():
+            frame.insert(0, "partitioner", label)
+            per_table.setdefault(name, []).append(frame)
+    tables = {name: _concat(frames) for name, frames in per_table.items()}
+    summary = summarise(tables, outcomes, scenario)
+    return RunResult(scenario, tables, summary, time.perf_counter() - started, outcomes)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack per-partitioner tables; empty ones only contribute their columns."""
+    full = [f for f in frames if not f.empty]
+    return pd.concat(full, ignore_index=True) if full else frames[0]

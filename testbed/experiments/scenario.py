@@ -1,0 +1,269 @@
+"""Scenario files: what to run (model, cluster, links, workload, partitioners, seed).
+
+A scenario is a YAML mapping::
+
+    name: quickstart
+    seed: 1
+    model: llama-3.2-1b                 # catalog name, {name, overrides} or {hf_config: path}
+    cost: decode                        # or paper, or {preset: paper, ffn_flop_factor: 0.8}
+    topology: {file: home_office.yaml}  # or {generator: full_mesh, devices: [...], ...}
+    links:                              # optional: capacity series on some links
+      - {a: ap, b: jetson, bandwidth: {points: [["0 s", "300 Mbit/s"], ["2 s", "40 Mbit/s"]], loop: "4 s"}}
+    workload: {prompt_tokens: 128, generate_tokens: 64, decision_interval: 1}
+    migration: {mode: blocking, weights_preloaded: false}
+    controller: {device: laptop, hosts_blocks: false}
+    partitioners: [single_device, round_robin]
+    quick: {workload: {generate_tokens: 8}}   # overrides applied by --quick
+
+Every error names the file and the field. :func:`load_scenario` returns a
+:class:`Scenario` whose ``resolved`` dict is the file with every default filled in; it is
+written beside the results.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed.cluster import build_topology
+from testbed.cluster import config_values as cv
+from testbed.cluster.topology import Topology
+from testbed.cluster.topology_file import _capacity
+from testbed.cluster.yaml_reader import read_yaml
+from testbed.errors import ConfigError, bad_value
+from testbed.model import ModelSpec, get_cost_model, get_model, load_hf_config
+from testbed.model.cost import CostModel
+from testbed.sim.engine import MIGRATION_MODES
+
+TOP_KEYS = ("name", "description", "seed", "model", "cost", "topology", "links", "workload",
+            "migration", "controller", "partitioners", "quick", "full", "notes")
+WORKLOAD_KEYS = ("prompt_tokens", "generate_tokens", "decision_interval")
+MIGRATION_KEYS = ("mode", "weights_preloaded")
+CONTROLLER_KEYS = ("device", "hosts_blocks")
+LINK_KEYS = ("a", "b", "bandwidth", "both_directions")
+DEFAULTS = {
+    "seed": 0,
+    "cost": "decode",
+    "links": [],
+    "workload": {"prompt_tokens": 128, "generate_tokens": 32, "decision_interval": 1},
+    "migration": {"mode": "blocking", "weights_preloaded": False},
+    "controller": {"hosts_blocks": False},
+    "partitioners": ["single_device", "round_robin"],
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A parsed scenario, ready to run (SI units throughout)."""
+
+    name: str
+    seed: int
+    model: ModelSpec
+    cost: CostModel
+    topology: Topology
+    prompt_tokens: int
+    generate_tokens: int
+    decision_interval: int
+    migration_mode: str
+    weights_preloaded: bool
+    controller_hosts_blocks: bool
+    partitioners: tuple
+    resolved: dict
+    source: str
+
+    def with_seed(self, seed: int) -> "Scenario":
+        resolved = {**self.resolved, "seed": seed}
+        return dataclasses.replace(self, seed=seed, resolved=resolved)
+
+
+def deep_merge(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` applied recursively (mappings merge, the rest replaces)."""
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_scenario(path: str | Path, *, quick: bool = False, full: bool = False,
+                  seed: int | None = None) -> Scenario:
+    """Read and check a scenario file; ``quick``/``full`` apply its named overrides."""
+    source = str(path)
+    data = cv.mapping(read_yaml(path), source=source, field=None, what="a scenario")
+    return scenario_from_dict(data, source=source, quick=quick, full=full, seed=seed)
+
+
+def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = False,
+                       full: bool = False, seed: int | None = None) -> Scenario:
+    cv.check_keys(data, TOP_KEYS, source=source, field=None,
+                  required=("model", "topology"))
+    for flag, key in ((quick, "quick"), (full, "full")):
+        if flag:
+            overrides = data.get(key)
+            if overrides is None:
+                raise ConfigError(f"--{key} given but the scenario has no '{key}' section",
+                                  source=source, field=key)
+            cv.mapping(overrides, source=source, field=key, what="overrides of scenario keys")
+            data = deep_merge(data, overrides)
+    data = {k: v for k, v in data.items() if k not in ("quick", "full")}
+    resolved = deep_merge(DEFAULTS, data)
+    if seed is not None:
+        resolved["seed"] = seed
+    base_dir = Path(source).parent if source != "<scenario>" else Path.cwd()
+
+    name = cv.name(resolved.get("name", Path(source).stem), source=source, field="name")
+    seed_value = _integer(resolved["seed"], source, "seed", minimum=0)
+    model = _model(resolved["model"], source, base_dir)
+    cost = _cost(resolved["cost"], source)
+    topology = _topology(resolved["topology"], source)
+    topology = _links(resolved["links"], topology, source)
+
+    workload = cv.mapping(resolved["workload"], source=source, field="workload",
+                          what="prompt_tokens, generate_tokens, decision_interval")
+    cv.check_keys(workload, WORKLOAD_KEYS, source=source, field="workload")
+    prompt = _integer(workload["prompt_tokens"], source, "workload.prompt_tokens")
+    tokens = _integer(workload["generate_tokens"], source, "workload.generate_tokens")
+    interval = _integer(workload["decision_interval"], source, "workload.decision_interval")
+    if prompt + tokens > model.max_position:
+        raise bad_value(prompt + tokens, f"prompt + generated tokens <= {model.name}'s "
+                        f"context of {model.max_position}", source=source, field="workload")
+
+    migration = cv.mapping(resolved["migration"], source=source, field="migration",
+                           what="mode, weights_preloaded")
+    cv.check_keys(migration, MIGRATION_KEYS, source=source, field="migration")
+    mode = migration["mode"]
+    if mode not in MIGRATION_MODES:
+        raise bad_value(mode, " or ".join(MIGRATION_MODES), source=source,
+                        field="migration.mode")
+    preloaded = _boolean(migration["weights_preloaded"], source, "migration.weights_preloaded")
+
+    controller = cv.mapping(resolved["controller"], source=source, field="controller",
+                            what="device, hosts_blocks")
+    cv.check_keys(controller, CONTROLLER_KEYS, source=source, field="controller")
+    hosts = _boolean(controller["hosts_blocks"], source, "controller.hosts_blocks")
+    if "device" in controller:
+        device = controller["device"]
+        if device not in topology.devices:
+            raise bad_value(device, "one of " + ", ".join(topology.devices), source=source,
+                            field="controller.device")
+        topology = topology.with_controller(device)
+    resolved["controller"] = {**controller, "device": topology.controller}
+
+    partitioners = resolved["partitioners"]
+    if not isinstance(partitioners, list) or not partitioners:
+        raise bad_value(partitioners, "a non-empty list of partitioner names or mappings",
+                        source=source, field="partitioners")
+    _check_partitioners(partitioners, source)
+    return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
+                    preloaded, hosts, tuple(partitioners), resolved, source)
+
+
+def _integer(value: object, source: str, field: str, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise bad_value(value, f"an integer >= {minimum}", source=source, field=field)
+    return value
+
+
+def _boolean(value: object, source: str, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise bad_value(value, "true or false", source=source, field=field)
+    return value
+
+
+def _model(value: object, source: str, base_dir: Path) -> ModelSpec:
+    if isinstance(value, str):
+        return get_model(value, source=source, field="model")
+    entry = cv.mapping(value, source=source, field="model",
+                       what="a catalog name, {name, overrides} or {hf_config: path}")
+    cv.check_keys(entry, ("name", "hf_config", "overrides"), source=source, field="model")
+    if "hf_config" in entry:
+        path = Path(entry["hf_config"])
+        model = load_hf_config(path if path.is_absolute() else base_dir / path)
+    elif "name" in entry:
+        model = get_model(entry["name"], source=source, field="model.name")
+    else:
+        raise ConfigError("missing; give 'name' (catalog) or 'hf_config' (a path)",
+                          source=source, field="model.name")
+    overrides = entry.get("overrides") or {}
+    cv.mapping(overrides, source=source, field="model.overrides", what="ModelSpec fields")
+    try:
+        return model.with_overrides(**overrides)
+    except ConfigError as error:
+        raise error.located(source, "model.overrides") from None
+
+
+def _cost(value: object, source: str) -> CostModel:
+    if isinstance(value, str):
+        name, params = value, {}
+    else:
+        entry = cv.mapping(value, source=source, field="cost", what="a preset name or "
+                           "{preset: name, ...parameters}")
+        if "preset" not in entry:
+            raise ConfigError("missing; this key is required", source=source,
+                              field="cost.preset")
+        name, params = entry["preset"], {k: v for k, v in entry.items() if k != "preset"}
+    try:
+        return get_cost_model(name, **params)
+    except ConfigError as error:
+        raise error.located(source, None if error.field else "cost") from None
+
+
+def _topology(value: object, source: str) -> Topology:
+    if isinstance(value, str):
+        value = {"file": value}
+    cv.mapping(value, source=source, field="topology", what="{file: path} or {generator: ...}")
+    return build_topology(value, source=source)
+
+
+def _links(entries: object, topology: Topology, source: str) -> Topology:
+    """Attach capacity series (or constant overrides) to link directions."""
+    if not isinstance(entries, list):
+        raise bad_value(entries, "a list of {a, b, bandwidth}", source=source, field="links")
+    for i, entry in enumerate(entries):
+        field = f"links[{i}]"
+        entry = cv.mapping(entry, source=source, field=field, what="{a, b, bandwidth}")
+        cv.check_keys(entry, LINK_KEYS, source=source, field=field,
+                      required=("a", "b", "bandwidth"))
+        a, b = entry["a"], entry["b"]
+        if (a, b) not in topology.links:
+            raise ConfigError(f"got link {a!r} -> {b!r}, which the topology does not have",
+                              source=source, field=field, value=(a, b))
+        capacity, series = _capacity(entry["bandwidth"], source=source,
+                                     field=f"{field}.bandwidth")
+        both = _boolean(entry.get("both_directions", False), source,
+                        f"{field}.both_directions")
+        for src, dst in ((a, b), (b, a)) if both else ((a, b),):
+            topology = topology.with_link_series(src, dst, series) if series is not None \
+                else topology.with_link_capacity(src, dst, capacity)
+    return topology
+
+
+def _check_partitioners(entries: list, source: str) -> None:
+    from testbed.partition import make_partitioner
+    seen = set()
+    for i, spec in enumerate(entries):
+        partitioner = make_partitioner(partitioner_spec(spec), seed=0, source=source, field=f"partitioners[{i}]")
+        label = partitioner_label(spec)
+        if label in seen:
+            raise ConfigError(f"got {label!r} twice; give each a distinct 'label'",
+                              source=source, field=f"partitioners[{i}]")
+        seen.add(label)
+        del partitioner
+
+
+def partitioner_label(spec: str | dict) -> str:
+    """How a partitioner entry is named in the results (its ``label`` or ``name``)."""
+    if isinstance(spec, str):
+        return spec
+    return str(spec.get("label", spec.get("name")))
+
+
+def partitioner_spec(spec: str | dict) -> str | dict:
+    """The entry without its ``label`` key (what :func:`make_partitioner` takes)."""
+    if isinstance(spec, dict):
+        return {k: v for k, v in spec.items() if k != "label"}
+    return spec

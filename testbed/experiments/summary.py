@@ -1,0 +1,92 @@
+"""The per-partitioner summary of a run (one row each), and its printed form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from testbed.units import format_bytes, format_time
+
+SUMMARY_COLUMNS = [
+    "partitioner", "outcome", "tokens", "mean_latency_s", "p50_latency_s", "p95_latency_s",
+    "ttft_s", "total_time_s", "compute_share", "comm_share", "migration_share", "migrations",
+    "migration_bytes", "inference_bytes", "peak_memory_bytes", "oom_events",
+    "mean_decision_wall_s",
+]
+
+
+def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
+              scenario=None) -> pd.DataFrame:
+    """One row per partitioner: latency statistics, time shares, migrations, memory."""
+    rows = []
+    tokens, flows, memory = tables["tokens"], tables["flows"], tables["memory"]
+    for label, outcome in outcomes.items():
+        t = tokens[tokens.partitioner == label]
+        f = flows[flows.partitioner == label]
+        m = memory[memory.partitioner == label]
+        lat = t.latency_s.to_numpy(dtype=float)
+        total = lat.sum()
+        share = (lambda col: float(t[col].sum() / total)) if total > 0 else (lambda col: np.nan)
+        decided = t[t.decided]
+        rows.append({
+            "partitioner": label,
+            "outcome": outcome,
+            "tokens": len(t),
+            "mean_latency_s": float(lat.mean()) if len(lat) else np.nan,
+            "p50_latency_s": float(np.percentile(lat, 50)) if len(lat) else np.nan,
+            "p95_latency_s": float(np.percentile(lat, 95)) if len(lat) else np.nan,
+            "ttft_s": float(lat[0]) if len(lat) else np.nan,
+            "total_time_s": float(t.end_s.max()) if len(t) else np.nan,
+            "compute_share": share("compute_s"),
+            "comm_share": share("comm_s"),
+            "migration_share": share("migration_wait_s"),
+            "migrations": int(t.migrations.sum()),
+            "migration_bytes": float(f[f.kind != "inference"].size_bytes.sum()),
+            "inference_bytes": float(f[f.kind == "inference"].size_bytes.sum()),
+            "peak_memory_bytes": float(m.used_bytes.max()) if len(m) else np.nan,
+            "oom_events": int((tables["oom"].partitioner == label).sum()),
+            "mean_decision_wall_s": float(decided.decision_wall_s.mean()) if len(decided)
+            else np.nan,
+        })
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def peak_memory_by_device(memory: pd.DataFrame) -> pd.DataFrame:
+    """Peak memory (bytes) per partitioner and device, with each device's capacity."""
+    if memory.empty:
+        return pd.DataFrame(columns=["partitioner", "device", "peak_bytes", "capacity_bytes"])
+    grouped = memory.groupby(["partitioner", "device"], sort=False)
+    return grouped.agg(peak_bytes=("used_bytes", "max"),
+                       capacity_bytes=("capacity_bytes", "first")).reset_index()
+
+
+def format_summary(summary: pd.DataFrame, memory: pd.DataFrame) -> str:
+    """The summary as a readable text table, then peak memory per device."""
+    lines = []
+    header = (f"{'partitioner':<18} {'mean':>10} {'p95':>10} {'TTFT':>10} {'compute':>8} "
+              f"{'comm':>6} {'migr.':>6} {'moves':>6} {'moved':>10} {'OOM':>5}  outcome")
+    lines.append(header)
+    lines.append("-" * len(header))
+    for row in summary.itertuples():
+        lines.append(
+            f"{row.partitioner:<18} {_t(row.mean_latency_s):>10} {_t(row.p95_latency_s):>10} "
+            f"{_t(row.ttft_s):>10} {_pct(row.compute_share):>8} {_pct(row.comm_share):>6} "
+            f"{_pct(row.migration_share):>6} {row.migrations:>6} "
+            f"{format_bytes(row.migration_bytes, 3):>10} {row.oom_events:>5}  {row.outcome}")
+    peaks = peak_memory_by_device(memory)
+    if not peaks.empty:
+        lines.append("")
+        lines.append("peak memory per device (used / capacity):")
+        for label, group in peaks.groupby("partitioner", sort=False):
+            cells = [f"{r.device} {format_bytes(r.peak_bytes, 3)}/{format_bytes(r.capacity_bytes, 3)}"
+                     for r in group.itertuples()]
+            lines.append(f"  {label}: " + ", ".join(cells))
+    return "\n".join(lines)
+
+
+def _t(seconds: float) -> str:
+    return "-" if not np.isfinite(seconds) else format_time(seconds, 3)
+
+
+def _pct(fraction: float) -> str:
+    return "-" if not np.isfinite(fraction) else f"{100 * fraction:.0f}%"

@@ -1,0 +1,96 @@
+"""The partitioner interface: ``decide(observation) -> placement``, registered by name.
+
+A partitioner is constructed once per run with its seed and its options, then asked for
+a placement at every decision. It must return a complete :class:`Placement` that uses
+only ``obs.candidates`` and fits each device's memory whenever that is possible, or raise
+:class:`Infeasible` saying why; it must never return a partial placement.
+
+Adding one means writing one file::
+
+    @PARTITIONERS.register("mine")
+    class Mine(Partitioner):
+        def decide(self, obs):
+            ...
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+
+import numpy as np
+
+from testbed.errors import ConfigError
+from testbed.model.blocks import Block
+from testbed.plan.observation import Observation
+from testbed.plan.placement import Placement
+from testbed.registry import Registry
+
+PARTITIONERS: Registry[type["Partitioner"]] = Registry("partitioner")
+
+
+class Infeasible(Exception):
+    """No placement fits: the message says which block and which resource."""
+
+
+class Partitioner(abc.ABC):
+    """Base class. ``seed`` feeds ``self.rng``; options come as keyword arguments."""
+
+    name: str = ""
+
+    def __init__(self, seed: int | np.random.SeedSequence | None = None, **options):
+        if options:
+            raise ConfigError(f"got unknown option(s) {', '.join(sorted(options))} for "
+                              f"partitioner {self.name!r}", field="partitioners")
+        self.rng = np.random.default_rng(seed)
+
+    @abc.abstractmethod
+    def decide(self, obs: Observation) -> Placement:
+        """The placement to use from the next token on."""
+
+
+class MemoryBook:
+    """Memory left for blocks on each device during one decision (bytes)."""
+
+    def __init__(self, obs: Observation, devices: Iterable[str] | None = None):
+        self.obs = obs
+        names = obs.candidates if devices is None else tuple(devices)
+        self.free = {name: obs.device(name).block_memory_bytes for name in names}
+        self._need = {kind: obs.memory_bytes(kind) for kind in ("attn", "proj", "ffn")}
+
+    def need(self, block: Block | str) -> float:
+        return self._need[block if isinstance(block, str) else block.kind]
+
+    def fits(self, device: str, block: Block | str, count: int = 1) -> bool:
+        return self.free[device] >= count * self.need(block)
+
+    def take(self, device: str, block: Block | str, count: int = 1) -> None:
+        self.free[device] -= count * self.need(block)
+
+    def total_need(self) -> float:
+        per_layer = (self.obs.model.attn_blocks_per_layer * self._need["attn"]
+                     + self._need["proj"] + self._need["ffn"])
+        return per_layer * self.obs.model.n_layers
+
+
+def make_partitioner(spec: str | dict, seed: int | np.random.SeedSequence | None = None,
+                     *, source: str | None = None, field: str | None = None) -> Partitioner:
+    """Build a partitioner from ``"name"`` or ``{"name": ..., **options}``."""
+    import testbed.partition  # noqa: F401  (registers the built-in partitioners)
+
+    if isinstance(spec, str):
+        name, options = spec, {}
+    elif isinstance(spec, dict) and isinstance(spec.get("name"), str):
+        options = {k: v for k, v in spec.items() if k != "name"}
+        name = spec["name"]
+    else:
+        raise ConfigError(f"got {spec!r}; expected a partitioner name or a mapping with 'name'",
+                          source=source, field=field, value=spec)
+    cls = PARTITIONERS.get(name, source=source, field=field)
+    try:
+        return cls(seed=seed, **options)
+    except ConfigError as error:
+        raise error.located(source, field) from None
+    except TypeError as error:
+        raise ConfigError(f"bad options for partitioner {name!r}: {error}", source=source,
+                          field=field, value=options) from None

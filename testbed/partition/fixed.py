@@ -1,0 +1,66 @@
+"""``fixed``: a placement written in the scenario, never changed.
+
+Rules map block patterns to devices, applied in order, later rules overriding earlier
+ones: ``{"*": "laptop", "L0-15": "jetson", "L3.attn2": "phone", "L4-7.ffn": "nuc"}``.
+A pattern is ``*`` (every block), ``L<a>`` or ``L<a>-<b>`` (whole layers), optionally
+followed by ``.attn``, ``.proj``, ``.ffn`` or ``.attn<i>``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from testbed.errors import ConfigError
+from testbed.model.blocks import Block
+from testbed.partition.base import PARTITIONERS, Partitioner
+from testbed.plan.observation import Observation
+from testbed.plan.placement import Placement
+
+_PATTERN = re.compile(r"L(\d+)(?:-(\d+))?(?:\.(attn|proj|ffn)(\d+)?)?")
+_EXPECTED = "'*', 'L<a>', 'L<a>-<b>', optionally with '.attn', '.attn<i>', '.proj' or '.ffn'"
+
+
+def _matcher(pattern: str):
+    if pattern == "*":
+        return lambda block: True
+    match = _PATTERN.fullmatch(pattern) if isinstance(pattern, str) else None
+    if match is None or (match.group(4) is not None and match.group(3) != "attn"):
+        raise ConfigError(f"got block pattern {pattern!r}; expected {_EXPECTED}",
+                          field="placement", value=pattern)
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) is not None else first
+    kind, index = match.group(3), match.group(4)
+
+    def matches(block: Block) -> bool:
+        return (first <= block.layer <= last and (kind is None or block.kind == kind)
+                and (index is None or block.index == int(index)))
+    return matches
+
+
+@PARTITIONERS.register("fixed")
+class Fixed(Partitioner):
+    """The placement given by ``placement`` rules (pattern -> device)."""
+
+    name = "fixed"
+
+    def __init__(self, seed=None, placement: dict[str, str] | None = None):
+        super().__init__(seed)
+        if not isinstance(placement, dict) or not placement:
+            raise ConfigError("the fixed partitioner needs 'placement': a mapping of block "
+                              "patterns to devices", field="placement", value=placement)
+        self.rules = [(_matcher(p), p, d) for p, d in placement.items()]
+
+    def decide(self, obs: Observation) -> Placement:
+        if obs.placement is not None:
+            return obs.placement
+        known = {d.name for d in obs.devices}
+        assignment: dict[Block, str] = {}
+        for matches, pattern, device in self.rules:
+            if device not in known:
+                raise ConfigError(f"got device {device!r} for {pattern!r}; expected one of "
+                                  f"{', '.join(sorted(known))}", field=f"placement.{pattern}",
+                                  value=device)
+            for block in obs.blocks:
+                if matches(block):
+                    assignment[block] = device
+        return Placement(obs.model, assignment)

@@ -1,0 +1,115 @@
+"""What a partitioner sees at a decision: the instantaneous state, nothing from the future.
+
+Partitioners get an :class:`Observation` and return a :class:`~testbed.plan.Placement`.
+It holds the devices as they are now (up or down, available fraction of compute and
+memory bandwidth, memory left for blocks), the network's capacities now, the current
+placement, and the work of the next step, so an algorithm can be written without
+touching the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from testbed.cluster.device import DeviceSpec
+from testbed.model.blocks import Block, blocks_of
+from testbed.model.cost import BlockCost, CostModel
+from testbed.model.spec import ModelSpec
+from testbed.plan.network_view import NetworkView
+from testbed.plan.placement import Placement
+from testbed.plan.work import StepWork
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """A device now: ``avail_*`` are the fractions of compute and memory bandwidth free
+    of background load; ``reserved_bytes`` is memory not available to blocks (the
+    controller's embedding and LM head, background use)."""
+
+    spec: DeviceSpec
+    up: bool = True
+    avail_compute: float = 1.0
+    avail_mem: float = 1.0
+    reserved_bytes: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def block_memory_bytes(self) -> float:
+        """Memory this device can give to blocks (bytes)."""
+        return self.spec.memory_bytes - self.reserved_bytes
+
+    @property
+    def effective_flops(self) -> float:
+        """FLOP/s a block gets now (peak x efficiency x available fraction)."""
+        return self.spec.peak_flops * self.spec.eff_flops * self.avail_compute
+
+    def compute_time_s(self, cost: BlockCost) -> float:
+        """Roofline time of one block on this device now (s)."""
+        return self.spec.compute_time_s(cost.flops, cost.bytes_read, self.avail_compute,
+                                        self.avail_mem)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The state a partitioner decides from (times in s, sizes in bytes)."""
+
+    time_s: float
+    token_index: int                 # the next token to generate (1 = the first)
+    work: StepWork                   # the next forward pass
+    model: ModelSpec
+    cost: CostModel
+    devices: tuple[DeviceState, ...]
+    network: NetworkView
+    controller: str
+    controller_hosts_blocks: bool
+    placement: Placement | None      # None at the first decision
+    decision_interval: int = 1
+    weights_preloaded: bool = False  # weights sit in every device's local storage
+
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        return blocks_of(self.model)
+
+    @property
+    def seq_len(self) -> int:
+        return self.work.seq_len
+
+    @cached_property
+    def device_by_name(self) -> dict[str, DeviceState]:
+        return {d.name: d for d in self.devices}
+
+    def device(self, name: str) -> DeviceState:
+        return self.device_by_name[name]
+
+    @cached_property
+    def candidates(self) -> tuple[str, ...]:
+        """Devices that may host blocks now: up, and not the controller unless allowed."""
+        return tuple(d.name for d in self.devices if d.up and
+                     (self.controller_hosts_blocks or d.name != self.controller))
+
+    def block_cost(self, block: Block | str) -> BlockCost:
+        """Cost of one block in the next step (pass a Block or a kind)."""
+        kind = block if isinstance(block, str) else block.kind
+        return self.work.cost(kind)
+
+    def memory_bytes(self, block: Block | str, tokens_ahead: int | None = None) -> float:
+        """Memory the block will hold ``tokens_ahead`` tokens from now (default: the end of
+        the decision interval), K/V growth included (bytes)."""
+        kind = block if isinstance(block, str) else block.kind
+        ahead = self.decision_interval if tokens_ahead is None else tokens_ahead
+        cost = self.work.cost(kind)
+        if ahead <= 1 or kind != "attn":
+            return cost.memory_bytes
+        later = self.cost.step_cost(self.model, kind, self.work.seq_len + ahead - 1,
+                                    self.work.generated + ahead - 1)
+        return max(cost.memory_bytes, later.memory_bytes)
+
+    def migration_bytes(self, block: Block | str) -> float:
+        """Bytes sent to move the block now: its K/V cache and activations, plus its
+        weights unless they are pre-loaded everywhere."""
+        cost = self.block_cost(block)
+        return cost.memory_bytes - (cost.weight_bytes if self.weights_preloaded else 0.0)

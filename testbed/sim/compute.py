@@ -1,0 +1,68 @@
+"""One FIFO compute queue per device.
+
+Jobs run one at a time in the order they were submitted. A job's service time is the
+roofline time of its blocks, scaled by the device's available fraction of compute and
+memory bandwidth *at the moment the job starts*. Since jobs are served in submission
+order and availability is a known function of time, a job's start and end are fixed when
+it is submitted, and the queue needs no process of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import simpy
+
+from testbed.cluster.device import DeviceSpec
+from testbed.model.cost import BlockCost
+from testbed.traces.series import Series
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One computation on a device (times in s)."""
+
+    device: str
+    label: str
+    n_blocks: int
+    submit_s: float
+    start_s: float
+    end_s: float
+
+
+class ComputeQueue:
+    """FIFO queue of one device; ``avail_*`` series give the free fraction over time."""
+
+    def __init__(self, env: simpy.Environment, spec: DeviceSpec,
+                 avail_compute: Series | None = None, avail_mem: Series | None = None,
+                 records: list[JobRecord] | None = None):
+        self.env = env
+        self.spec = spec
+        self.avail_compute = avail_compute
+        self.avail_mem = avail_mem
+        self.free_at_s = 0.0
+        self.busy_s = 0.0
+        self.records = records
+
+    def availability(self, t_s: float) -> tuple[float, float]:
+        """(compute, memory-bandwidth) fractions free at ``t_s``."""
+        c = self.avail_compute.value_at(t_s) if self.avail_compute is not None else 1.0
+        m = self.avail_mem.value_at(t_s) if self.avail_mem is not None else 1.0
+        return c, m
+
+    def service_time_s(self, cost: BlockCost, n_blocks: int, start_s: float) -> float:
+        """Time for ``n_blocks`` identical blocks run one after another from ``start_s``."""
+        c, m = self.availability(start_s)
+        return n_blocks * self.spec.compute_time_s(cost.flops, cost.bytes_read, c, m)
+
+    def submit(self, cost: BlockCost, n_blocks: int = 1, label: str = "") -> simpy.Timeout:
+        """Queue ``n_blocks`` blocks of ``cost``; the event fires when they are done."""
+        now = self.env.now
+        start = self.free_at_s if self.free_at_s > now else now
+        service = self.service_time_s(cost, n_blocks, start)
+        end = start + service
+        self.free_at_s = end
+        self.busy_s += service
+        if self.records is not None:
+            self.records.append(JobRecord(self.spec.name, label, n_blocks, now, start, end))
+        return self.env.timeout(end - now)

@@ -1,0 +1,289 @@
+"""The simulation of one run: a model generating tokens over a cluster, one partitioner.
+
+:class:`Simulation` wires the pieces on one SimPy environment: a FIFO compute queue per
+device, the max-min fair flow network (capacities replayed from their series), and the
+token loop. Every ``decision_interval`` tokens the controller observes the instantaneous
+state and asks the partitioner for a placement; every block whose device changed is
+migrated as flows on the same network:
+
+- ``blocking``: generation pauses until the migrations have arrived (the paper's
+  accounting); the pause is the token's ``migration_wait_s``;
+- ``live``: the old copies keep serving while the bulk (weights and the K/V cache as of
+  the decision) moves; at the first token boundary after it has arrived, the K/V rows
+  written meanwhile are sent (generation waits for these few rows only) and the blocks
+  switch over. No new decision is taken while a live migration is in flight.
+
+The run ends after ``generate_tokens`` tokens; :meth:`Simulation.run` returns the
+:class:`~testbed.sim.records.Records`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import simpy
+
+from testbed.cluster.topology import Topology
+from testbed.model.blocks import Block
+from testbed.model.cost import CostModel
+from testbed.model.spec import ModelSpec
+from testbed.partition.base import Infeasible, Partitioner
+from testbed.plan.network_view import NetworkView
+from testbed.plan.observation import DeviceState, Observation
+from testbed.plan.placement import Placement, PlacementError
+from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
+from testbed.sim.compute import ComputeQueue
+from testbed.sim.network import Network
+from testbed.sim.pipeline import ForwardPass
+from testbed.sim.records import (DecisionEvent, MemorySample, MigrationRecord, OomEvent,
+                                 Records, TokenRecord)
+from testbed.traces.series import Series
+
+MIGRATION_MODES = ("blocking", "live")
+
+
+@dataclass
+class SimConfig:
+    """Everything one run needs (SI units; series values in bit/s or fractions)."""
+
+    model: ModelSpec
+    cost: CostModel
+    topology: Topology
+    prompt_tokens: int
+    generate_tokens: int
+    decision_interval: int = 1
+    migration_mode: str = "blocking"
+    weights_preloaded: bool = False
+    controller_hosts_blocks: bool = False
+    avail_compute: dict[str, Series] = field(default_factory=dict)
+    avail_mem: dict[str, Series] = field(default_factory=dict)
+    record_jobs: bool = False
+
+    def __post_init__(self):
+        if self.migration_mode not in MIGRATION_MODES:
+            raise ValueError(f"migration mode {self.migration_mode!r}; expected one of "
+                             f"{MIGRATION_MODES}")
+        if self.prompt_tokens < 1 or self.generate_tokens < 1 or self.decision_interval < 1:
+            raise ValueError("prompt_tokens, generate_tokens and decision_interval must be >= 1")
+
+
+@dataclass
+class _LiveMigration:
+    moves: list[tuple[Block, str, str]]
+    target: Placement
+    arrivals: list[simpy.Event]
+    snapshot_seq_len: int
+    token: int
+    start_s: float
+    sizes: dict[str, float]
+
+
+class Simulation:
+    """One run of one partitioner over one scenario."""
+
+    def __init__(self, config: SimConfig, partitioner: Partitioner):
+        self.cfg = config
+        self.partitioner = partitioner
+        self.env = simpy.Environment()
+        self.records = Records()
+        topo = config.topology
+        self.controller = topo.controller
+        jobs = self.records.jobs if config.record_jobs else None
+        self.queues = {name: ComputeQueue(self.env, spec, config.avail_compute.get(name),
+                                          config.avail_mem.get(name), jobs)
+                       for name, spec in topo.devices.items()}
+        capacity = {key: (link.series.value_at(0.0) if link.series is not None
+                          else link.capacity_bps) for key, link in topo.links.items()}
+        latency = {key: link.latency_s for key, link in topo.links.items()}
+        self._nic_tx = {n: d.nic_tx_bps for n, d in topo.devices.items() if d.nic_tx_bps}
+        self._nic_rx = {n: d.nic_rx_bps for n, d in topo.devices.items() if d.nic_rx_bps}
+        self.network = Network(self.env, topo.path, capacity, latency, self._nic_tx, self._nic_rx)
+        self.network.records = self.records.flows
+        for key, link in topo.links.items():
+            if link.series is not None and not link.series.is_constant:
+                self.env.process(self._replay(key, link.series))
+        self.placement: Placement | None = None
+        self._live: _LiveMigration | None = None
+        self._incoming_bytes: dict[str, float] = {}
+        self._reserved = {name: 0.0 for name in topo.devices}
+        self._work_cache: dict[tuple[str, int, int], StepWork] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _replay(self, key, series: Series):
+        """Apply a capacity series to one link direction for as long as the run lasts."""
+        env = self.env
+        while True:
+            nxt = series.next_change_s(env.now)
+            if math.isinf(nxt):
+                return
+            yield env.timeout(nxt - env.now)
+            self.network.set_capacity(key, series.value_at(env.now))
+
+    def _work(self, phase: str, seq_len: int, generated: int) -> StepWork:
+        key = (phase, seq_len, generated)
+        work = self._work_cache.get(key)
+        if work is None:
+            work = step_work(self.cfg.cost, self.cfg.model, phase, seq_len, generated)
+            self._work_cache = {key: work}  # only the current step is reused
+        return work
+
+    def _step_of(self, token: int) -> StepWork:
+        """The forward pass that produces ``token`` (1-based)."""
+        cfg = self.cfg
+        if token == 1 and cfg.cost.prefill_cost(cfg.model, "attn", cfg.prompt_tokens) is not None:
+            return self._work(PREFILL, cfg.prompt_tokens, 0)
+        return self._work(DECODE, cfg.prompt_tokens + token - 1, token - 1)
+
+    def observe(self, token: int, work: StepWork) -> Observation:
+        """The instantaneous state, as a partitioner sees it."""
+        now = self.env.now
+        devices = []
+        for name, queue in self.queues.items():
+            c, m = queue.availability(now)
+            devices.append(DeviceState(queue.spec, True, c, m, self._reserved[name]))
+        capacity = {key: self.network.capacity_bps(key) for key in self.cfg.topology.links}
+        view = NetworkView(self.cfg.topology, capacity, self._nic_tx, self._nic_rx)
+        return Observation(now, token, work, self.cfg.model, self.cfg.cost, tuple(devices),
+                           view, self.controller, self.cfg.controller_hosts_blocks,
+                           self.placement, self.cfg.decision_interval,
+                           self.cfg.weights_preloaded)
+
+    def _migration_bytes(self, block: Block, before: StepWork | None) -> float:
+        if before is None:
+            return 0.0
+        cost = before.cost(block.kind)
+        return cost.memory_bytes - (cost.weight_bytes if self.cfg.weights_preloaded else 0.0)
+
+    def _send_moves(self, moves, sizes: dict[str, float], kind: str, tag: str):
+        """One flow per (old, new) pair carrying all its blocks; returns pair -> event."""
+        per_pair: dict[tuple[str, str], float] = {}
+        for block, old, new in moves:
+            per_pair[(old, new)] = per_pair.get((old, new), 0.0) + sizes[block.id]
+        return {pair: self.network.transfer(pair[0], pair[1], size, kind, tag)
+                for pair, size in per_pair.items()}
+
+    def _record_memory(self, token: int, work: StepWork) -> None:
+        now = self.env.now
+        per_kind = {k: work.cost(k).memory_bytes for k in ("attn", "proj", "ffn")}
+        counts = self.placement.kind_counts() if self.placement is not None else {}
+        for name, queue in self.queues.items():
+            held = sum(per_kind[k] * n for k, n in counts.get(name, {}).items())
+            used = held + self._reserved[name] + self._incoming_bytes.get(name, 0.0)
+            capacity = queue.spec.memory_bytes
+            self.records.memory.append(MemorySample(token, now, name, used, capacity))
+            if used > capacity:
+                self.records.oom.append(OomEvent(token, now, name, used, capacity))
+
+    # ------------------------------------------------------------------ decisions
+    def _decide(self, token: int, work: StepWork) -> tuple[Placement | None, float, str]:
+        obs = self.observe(token, work)
+        started = time.perf_counter()
+        try:
+            placement = self.partitioner.decide(obs)
+        except Infeasible as why:
+            wall = time.perf_counter() - started
+            self.records.decisions.append(DecisionEvent(token, self.env.now, "infeasible",
+                                                        str(why)))
+            return None, wall, str(why)
+        wall = time.perf_counter() - started
+        if not isinstance(placement, Placement) or placement.model != self.cfg.model:
+            raise PlacementError(f"partitioner {self.partitioner.name!r} returned "
+                                 f"{placement!r}; expected a Placement of {self.cfg.model.name}")
+        placement.check_devices(obs.candidates)
+        outcome = "kept" if placement == self.placement else "placed"
+        self.records.decisions.append(DecisionEvent(token, self.env.now, outcome, ""))
+        return placement, wall, ""
+
+    def _migrate_blocking(self, token: int, target: Placement, before: StepWork):
+        moves = target.moved(self.placement)
+        sizes = {b.id: self._migration_bytes(b, before) for b, _, _ in moves}
+        start = self.env.now
+        events = self._send_moves(moves, sizes, "migration", f"t{token}")
+        if events:
+            yield self.env.all_of(list(events.values()))
+        for block, old, new in moves:
+            end = events[(old, new)].value.end_s
+            self.records.migrations.append(MigrationRecord(
+                token, block.id, old, new, sizes[block.id], "blocking", start, end))
+        self.placement = target
+        return len(moves)
+
+    def _start_live(self, token: int, target: Placement, before: StepWork) -> int:
+        moves = target.moved(self.placement)
+        sizes = {b.id: self._migration_bytes(b, before) for b, _, _ in moves}
+        events = self._send_moves(moves, sizes, "migration", f"t{token}")
+        for block, _, new in moves:
+            self._incoming_bytes[new] = self._incoming_bytes.get(new, 0.0) + sizes[block.id]
+        self._live = _LiveMigration(moves, target, list(events.values()), before.seq_len,
+                                    token, self.env.now, sizes)
+        return len(moves)
+
+    def _finish_live(self, token: int, before: StepWork):
+        """Send the K/V rows written since the snapshot, then switch over."""
+        live = self._live
+        rows = before.seq_len - live.snapshot_seq_len
+        delta = {}
+        for block, _, _ in live.moves:
+            if block.kind == "attn" and rows > 0:
+                per_row = before.attn.kv_bytes / before.seq_len
+                delta[block.id] = rows * per_row
+            else:
+                delta[block.id] = 0.0
+        events = self._send_moves([m for m in live.moves if delta[m[0].id] > 0], delta,
+                                  "migration-delta", f"t{token}")
+        if events:
+            yield self.env.all_of(list(events.values()))
+        for block, old, new in live.moves:
+            self.records.migrations.append(MigrationRecord(
+                live.token, block.id, old, new, live.sizes[block.id] + delta[block.id], "live",
+                live.start_s, self.env.now))
+        self.placement = live.target
+        self._incoming_bytes.clear()
+        self._live = None
+
+    # ------------------------------------------------------------------ token loop
+    def _generate(self):
+        cfg, env = self.cfg, self.env
+        before: StepWork | None = None
+        lm_head_weights = self._step_of(1).lm_head.weight_bytes
+        self._reserved[self.controller] = lm_head_weights
+        for token in range(1, cfg.generate_tokens + 1):
+            work = self._step_of(token)
+            start = env.now
+            decided, wall, migrations = False, 0.0, 0
+            if (token - 1) % cfg.decision_interval == 0:
+                if self._live is not None:
+                    self.records.decisions.append(DecisionEvent(
+                        token, env.now, "deferred", "live migration in flight"))
+                else:
+                    decided = True
+                    target, wall, why = self._decide(token, work)
+                    if target is None and self.placement is None:
+                        self.records.outcome = f"infeasible at token {token}: {why}"
+                        return
+                    if target is not None and self.placement is None:
+                        self.placement = target  # initial deployment: weights loaded locally
+                    elif target is not None and target != self.placement:
+                        if cfg.migration_mode == "blocking":
+                            migrations = yield from self._migrate_blocking(token, target, before)
+                        else:
+                            migrations = self._start_live(token, target, before)
+            if self._live is not None and all(e.processed for e in self._live.arrivals):
+                yield from self._finish_live(token, before)
+            migration_wait = env.now - start
+            run = ForwardPass(env, self.network, self.queues, self.placement, work,
+                              self.controller, token)
+            compute_s, comm_s = yield run.done
+            self.records.tokens.append(TokenRecord(
+                token, work.phase, work.seq_len, start, env.now, env.now - start, compute_s,
+                comm_s, migration_wait, decided, migrations, wall))
+            self._record_memory(token, work)
+            before = work
+
+    def run(self) -> Records:
+        """Generate every token; return the records (``outcome`` says how it ended)."""
+        done = self.env.process(self._generate())
+        self.env.run(until=done)
+        return self.records

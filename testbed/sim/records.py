@@ -1,0 +1,100 @@
+"""What a simulation leaves behind: tidy tables, one row per token / flow / migration /
+device sample / out-of-memory event / computation. Times in s, sizes in bytes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    token: int                 # 1 = the first generated token (the prefill pass, if any)
+    phase: str                 # "prefill" or "decode"
+    seq_len: int
+    start_s: float
+    end_s: float
+    latency_s: float
+    compute_s: float           # on the critical path
+    comm_s: float              # on the critical path
+    migration_wait_s: float    # generation paused for migrations before this token
+    decided: bool              # the partitioner was called before this token
+    migrations: int            # blocks whose device changed at this token
+    decision_wall_s: float     # wall-clock time the partitioner took (not simulated time)
+
+
+@dataclass(frozen=True)
+class MigrationRecord:
+    token: int                 # decided before this token
+    block: str
+    src: str
+    dst: str
+    size_bytes: float
+    mode: str                  # "blocking" or "live"
+    start_s: float
+    end_s: float               # when the block serves from its new device
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    token: int
+    time_s: float
+    device: str
+    used_bytes: float
+    capacity_bytes: float
+
+
+@dataclass(frozen=True)
+class OomEvent:
+    token: int
+    time_s: float
+    device: str
+    used_bytes: float
+    capacity_bytes: float
+
+
+@dataclass(frozen=True)
+class DecisionEvent:
+    token: int
+    time_s: float
+    outcome: str               # "placed", "kept", "infeasible", "deferred"
+    detail: str
+
+
+def _frame(rows: list, cls) -> pd.DataFrame:
+    columns = [f.name for f in fields(cls)]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame([asdict(r) if not isinstance(r, tuple) else r._asdict() for r in rows],
+                        columns=columns) if not hasattr(rows[0], "__dataclass_fields__") \
+        else pd.DataFrame.from_records([tuple(getattr(r, c) for c in columns) for r in rows],
+                                       columns=columns)
+
+
+@dataclass
+class Records:
+    """Everything one run recorded, plus its outcome ("ok" or the reason it stopped)."""
+
+    tokens: list[TokenRecord] = field(default_factory=list)
+    flows: list = field(default_factory=list)          # sim.network.FlowRecord
+    migrations: list[MigrationRecord] = field(default_factory=list)
+    memory: list[MemorySample] = field(default_factory=list)
+    oom: list[OomEvent] = field(default_factory=list)
+    decisions: list[DecisionEvent] = field(default_factory=list)
+    jobs: list = field(default_factory=list)           # sim.compute.JobRecord
+    outcome: str = "ok"
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every table as a DataFrame (empty tables keep their columns)."""
+        from testbed.sim.compute import JobRecord
+        from testbed.sim.network import FlowRecord
+        return {
+            "tokens": _frame(self.tokens, TokenRecord),
+            "flows": _frame(self.flows, FlowRecord),
+            "migrations": _frame(self.migrations, MigrationRecord),
+            "memory": _frame(self.memory, MemorySample),
+            "oom": _frame(self.oom, OomEvent),
+            "decisions": _frame(self.decisions, DecisionEvent),
+            "jobs": _frame(self.jobs, JobRecord),
+        }
