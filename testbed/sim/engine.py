@@ -60,6 +60,7 @@ class SimConfig:
     avail_compute: dict[str, Series] = field(default_factory=dict)
     avail_mem: dict[str, Series] = field(default_factory=dict)
     record_jobs: bool = False
+    per_block: bool = False   # reference mode: every block its own job and output flow
 
     def __post_init__(self):
         if self.migration_mode not in MIGRATION_MODES:
@@ -274,7 +275,7 @@ class Simulation:
                 yield from self._finish_live(token, before)
             migration_wait = env.now - start
             run = ForwardPass(env, self.network, self.queues, self.placement, work,
-                              self.controller, token)
+                              self.controller, token, cfg.per_block)
             compute_s, comm_s = yield run.done
             self.records.tokens.append(TokenRecord(
                 token, work.phase, work.seq_len, start, env.now, env.now - start, compute_s,

@@ -91,6 +91,8 @@ class Network:
         self._next_id = 0
         self._last_update_s = 0.0
         self._wakeup_version = 0
+        self._wakeup_at_s = math.inf
+        self._reallocation_pending = False
         self.records: list[FlowRecord] = []
         #: Called after every reallocation with the active flows (for tests and probes).
         self.observers: list[Callable[[list[Flow], dict[Resource, float]], None]] = []
@@ -141,7 +143,7 @@ class Network:
             self._finish_fluid(flow)
         else:
             self._flows[flow.flow_id] = flow
-            self._reallocate()
+            self._request_reallocation()
         return done
 
     def set_capacity(self, resource: Resource, bps: float) -> None:
@@ -155,6 +157,18 @@ class Network:
         self._reallocate()
 
     # ----------------------------------------------------------------- mechanics
+    def _request_reallocation(self) -> None:
+        """Re-share once all flows starting at this instant have joined (no time passes,
+        so the rates are the same as re-sharing after each one, at a fraction of the cost)."""
+        if not self._reallocation_pending:
+            self._reallocation_pending = True
+            self.env.timeout(0).callbacks.append(self._deferred_reallocation)
+
+    def _deferred_reallocation(self, _event) -> None:
+        if self._reallocation_pending:
+            self._advance()
+            self._reallocate()
+
     def _advance(self) -> None:
         """Drain every active flow at its current rate up to now."""
         now = self.env.now
@@ -169,6 +183,7 @@ class Network:
 
     def _reallocate(self) -> None:
         """Max-min fair rates by progressive filling, then schedule the next completion."""
+        self._reallocation_pending = False
         flows = list(self._flows.values())
         for flow in flows:
             flow.rate_bps = -1.0  # not yet fixed
@@ -207,18 +222,30 @@ class Network:
             next_finish = min(next_finish, flow.finish_s)
         for observer in self.observers:
             observer(flows, self._capacity)
+        self._schedule_wakeup(next_finish)
+
+    def _schedule_wakeup(self, at_s: float) -> None:
+        """Make sure a wake-up happens at ``at_s``; an earlier pending one is kept (it
+        finds nothing to finish and re-arms), a later one is superseded."""
+        if at_s >= self._wakeup_at_s or at_s == math.inf:
+            return
         self._wakeup_version += 1
-        if next_finish < math.inf:
-            version = self._wakeup_version
-            wake = self.env.timeout(next_finish - now)
-            wake.callbacks.append(lambda _ev, v=version: self._on_wakeup(v))
+        self._wakeup_at_s = at_s
+        version = self._wakeup_version
+        wake = self.env.timeout(at_s - self.env.now)
+        wake.callbacks.append(lambda _ev: self._on_wakeup(version))
 
     def _on_wakeup(self, version: int) -> None:
         if version != self._wakeup_version:
-            return  # superseded by a later reallocation
+            return  # superseded by an earlier wake-up
+        self._wakeup_at_s = math.inf
         now = self.env.now
         limit = now + _TIME_RTOL * max(1.0, abs(now))
         finished = [f for f in self._flows.values() if f.finish_s <= limit]
+        if not finished:  # rates dropped since this was armed: re-arm for the new first end
+            self._schedule_wakeup(min((f.finish_s for f in self._flows.values()),
+                                      default=math.inf))
+            return
         self._advance()
         for flow in finished:
             del self._flows[flow.flow_id]
@@ -233,8 +260,9 @@ class Network:
                             flow.size_bytes, flow.hops, flow.start_s, flow.fluid_end_s,
                             flow.fluid_end_s + flow.latency_s, flow.stalled_s)
         self.records.append(record)
-        if flow.latency_s > 0:
-            arrival = self.env.timeout(flow.latency_s)
-            arrival.callbacks.append(lambda _ev: flow.done.succeed(record))
-        else:
-            flow.done.succeed(record)
+        # Trigger ``done`` after the propagation latency, as a Timeout would, without a
+        # second event (the hot path of every run).
+        done = flow.done
+        done._ok = True
+        done._value = record
+        self.env.schedule(done, delay=flow.latency_s)
