@@ -133,7 +133,7 @@ flow_sets = st.lists(
     min_size=1, max_size=12)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", "60")), deadline=None)
 @given(flows=flow_sets, caps=st.lists(st.floats(min_value=1e5, max_value=1e8), min_size=4,
                                       max_size=4),
        changes=st.lists(st.tuples(st.floats(min_value=0, max_value=10), st.sampled_from("abcd"),
@@ -153,6 +153,13 @@ def test_rates_never_exceed_capacity_and_bytes_are_conserved(flows, caps, change
         for res, used in load.items():
             if used > capacity[res] * (1 + 1e-9) + 1e-9:
                 violations.append((res, used, capacity[res]))
+        # max-min fair: every flow crosses a saturated resource where no flow gets more
+        for f in active:
+            if not any(load[res] >= capacity[res] * (1 - 1e-9) - 1e-9 and
+                       all(g.rate_bps <= f.rate_bps * (1 + 1e-9) + 1e-9
+                           for g in active if res in g.resources)
+                       for res in f.resources):
+                violations.append(("not max-min fair", f.tag, f.rate_bps))
     net.observers.append(check)
 
     def start(src, dst, size, at):

@@ -28,9 +28,9 @@ Resource = Hashable  # a directed link (u, v), or ("nic-tx", node) / ("nic-rx", 
 _TIME_RTOL = 1e-12
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Flow:
-    """One transfer in progress. ``remaining_bits`` is as of ``self.network._last_update_s``."""
+    """One transfer in progress."""
 
     flow_id: int
     src: str
@@ -43,14 +43,15 @@ class Flow:
     start_s: float
     done: simpy.Event
     hops: int = 0
-    remaining_bits: float = 0.0
+    remaining_bits: float = 0.0      # as of ``updated_s``
+    updated_s: float = 0.0
     rate_bps: float = 0.0
     finish_s: float = math.inf       # projected end of the fluid phase at the current rate
     stalled_s: float = 0.0           # time spent at rate 0 (e.g. during an outage)
     fluid_end_s: float = math.nan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlowRecord:
     """What a finished flow leaves in the records (times in s, size in bytes)."""
 
@@ -89,10 +90,11 @@ class Network:
         self._route_cache: dict[tuple[str, str], tuple[tuple[Resource, ...], float, int]] = {}
         self._flows: dict[int, Flow] = {}
         self._next_id = 0
-        self._last_update_s = 0.0
         self._wakeup_version = 0
         self._wakeup_at_s = math.inf
         self._reallocation_pending = False
+        self._joining: list[Flow] = []  # started at this instant, not yet shared
+        self._load: dict[Resource, int] = {}  # flows (active or joining) per resource
         self.records: list[FlowRecord] = []
         #: Called after every reallocation with the active flows (for tests and probes).
         self.observers: list[Callable[[list[Flow], dict[Resource, float]], None]] = []
@@ -135,14 +137,34 @@ class Network:
             done.succeed(None)
             return done
         resources, latency, hops = self.route(src, dst)
-        self._advance()
+        now = self.env.now
         flow = Flow(self._next_id, src, dst, float(size_bytes), kind, tag, resources, latency,
-                    self.env.now, done, hops, remaining_bits=float(size_bytes) * BITS_PER_BYTE)
+                    now, done, hops, remaining_bits=float(size_bytes) * BITS_PER_BYTE,
+                    updated_s=now)
         self._next_id += 1
         if flow.remaining_bits == 0.0:
             self._finish_fluid(flow)
-        else:
+            return done
+        load = self._load
+        isolated = True
+        for res in resources:
+            count = load.get(res, 0)
+            isolated = isolated and count == 0
+            load[res] = count + 1
+        if isolated:
+            # Max-min sharing splits into independent parts along shared resources; a
+            # flow that shares nothing gets its bottleneck and changes nobody's rate.
             self._flows[flow.flow_id] = flow
+            capacity = self._capacity
+            rate = min(capacity[res] for res in resources) if len(resources) > 1 \
+                else capacity[resources[0]]
+            self._set_rate(flow, rate, now)
+            if self.observers:
+                self._notify()
+            if flow.finish_s < self._wakeup_at_s:
+                self._schedule_wakeup(flow.finish_s)
+        else:
+            self._joining.append(flow)
             self._request_reallocation()
         return done
 
@@ -169,21 +191,40 @@ class Network:
             self._advance()
             self._reallocate()
 
+    def _admit_joining(self) -> None:
+        """Flows that started at this instant join the shared set (after draining the rest)."""
+        for flow in self._joining:
+            self._flows[flow.flow_id] = flow
+        self._joining.clear()
+
     def _advance(self) -> None:
         """Drain every active flow at its current rate up to now."""
         now = self.env.now
-        elapsed = now - self._last_update_s
-        if elapsed > 0:
-            for flow in self._flows.values():
+        for flow in self._flows.values():
+            elapsed = now - flow.updated_s
+            if elapsed > 0:
                 if flow.rate_bps > 0:
                     flow.remaining_bits = max(flow.remaining_bits - flow.rate_bps * elapsed, 0.0)
                 else:
                     flow.stalled_s += elapsed
-        self._last_update_s = now
+                flow.updated_s = now
+
+    @staticmethod
+    def _set_rate(flow: Flow, rate_bps: float, now: float) -> None:
+        flow.rate_bps = rate_bps
+        flow.finish_s = now + flow.remaining_bits / rate_bps if rate_bps > 0 else math.inf
+
+    def _notify(self) -> None:
+        if self.observers:
+            flows = list(self._flows.values())
+            for observer in self.observers:
+                observer(flows, self._capacity)
 
     def _reallocate(self) -> None:
         """Max-min fair rates by progressive filling, then schedule the next completion."""
         self._reallocation_pending = False
+        if self._joining:
+            self._admit_joining()
         flows = list(self._flows.values())
         for flow in flows:
             flow.rate_bps = -1.0  # not yet fixed
@@ -197,6 +238,11 @@ class Network:
                 users[res].append(flow)
         unfixed = {res: len(fl) for res, fl in users.items()}
         n_left = len(flows)
+        if len(unfixed) == sum(len(flow.resources) for flow in flows):
+            # no resource is shared: each flow gets its own bottleneck's capacity
+            for flow in flows:
+                flow.rate_bps = max(min(remaining[res] for res in flow.resources), 0.0)
+            n_left = 0
         while n_left:
             # The resource whose fair share is smallest is the next bottleneck.
             bottleneck, share = None, math.inf
@@ -217,11 +263,10 @@ class Network:
         now = self.env.now
         next_finish = math.inf
         for flow in flows:
-            flow.finish_s = now + flow.remaining_bits / flow.rate_bps if flow.rate_bps > 0 \
-                else math.inf
-            next_finish = min(next_finish, flow.finish_s)
-        for observer in self.observers:
-            observer(flows, self._capacity)
+            self._set_rate(flow, flow.rate_bps, now)
+            if flow.finish_s < next_finish:
+                next_finish = flow.finish_s
+        self._notify()
         self._schedule_wakeup(next_finish)
 
     def _schedule_wakeup(self, at_s: float) -> None:
@@ -247,18 +292,29 @@ class Network:
                                       default=math.inf))
             return
         self._advance()
+        shared = False
+        load = self._load
         for flow in finished:
             del self._flows[flow.flow_id]
             flow.remaining_bits = 0.0
+            for res in flow.resources:
+                load[res] -= 1
+                shared = shared or load[res] > 0
             self._finish_fluid(flow)
-        self._reallocate()
+        if shared or self._joining:
+            self._reallocate()
+        else:  # the finished flows shared nothing: everybody else keeps their rate
+            self._notify()
+            self._schedule_wakeup(min((f.finish_s for f in self._flows.values()),
+                                      default=math.inf))
 
     def _finish_fluid(self, flow: Flow) -> None:
-        flow.fluid_end_s = self.env.now
+        now = self.env.now
+        flow.fluid_end_s = now
         flow.rate_bps = 0.0
         record = FlowRecord(flow.flow_id, flow.src, flow.dst, flow.kind, flow.tag,
-                            flow.size_bytes, flow.hops, flow.start_s, flow.fluid_end_s,
-                            flow.fluid_end_s + flow.latency_s, flow.stalled_s)
+                            flow.size_bytes, flow.hops, flow.start_s, now,
+                            now + flow.latency_s, flow.stalled_s)
         self.records.append(record)
         # Trigger ``done`` after the propagation latency, as a Timeout would, without a
         # second event (the hot path of every run).
