@@ -1,7 +1,16 @@
-"""Partitioners behind one interface, registered by name (see :mod:`.base`)."""
+"""Partitioners behind one interface, registered by name (see :mod:`.base`).
+
+Every module of this package is imported here, so adding a partitioner means adding one
+file that registers its class with ``@PARTITIONERS.register("name")``.
+"""
+
+import importlib
+import pkgutil
 
 from testbed.partition.base import (PARTITIONERS, Infeasible, MemoryBook, Partitioner,
                                     make_partitioner)
-from testbed.partition import fixed, round_robin, single_device  # noqa: F401  (register)
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["PARTITIONERS", "Infeasible", "MemoryBook", "Partitioner", "make_partitioner"]
