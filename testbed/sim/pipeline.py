@@ -8,8 +8,8 @@ the proj device (as the paper's delay formula does); proj's output travels to th
 device. After the last layer the hidden state returns to the controller for the LM
 head. Transfers between the same pair of devices for the same purpose travel as one
 flow (``per_block=True`` runs the reference model with one job and one flow per block;
-a test checks both give the same times). The pass reports its latency split along the critical path into compute and
-transfer time (s).
+a test checks both give the same times). The pass reports its latency split along the
+critical path into compute and transfer time (s).
 
 This module mirrors :func:`testbed.plan.delay.token_delay` step for step; with constant
 capacities and no contention both give the same times.
