@@ -80,3 +80,13 @@ def migration_delay_s(obs: Observation, placement: Placement) -> float:
                                                   else float("inf"))
         worst = max(worst, time)
     return worst
+
+
+def decision_cost_s(obs: Observation, placement: Placement, *,
+                    include_migration: bool = True) -> float:
+    """What one decision is judged by: the inference delay over the decision interval plus
+    the migration delay of getting there from the current placement (s)."""
+    cost = obs.decision_interval * estimate_token_delay(obs, placement).total_s
+    if include_migration and obs.placement is not None:
+        cost += migration_delay_s(obs, placement)
+    return cost
