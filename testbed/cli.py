@@ -14,23 +14,8 @@ from testbed.errors import ConfigError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from testbed.experiments.results import default_out_dir, write_results
-    from testbed.experiments.runner import run_scenario
-    from testbed.experiments.scenario import load_scenario
-    from testbed.experiments.summary import format_summary
-    from testbed.units import format_time
-
-    scenario = load_scenario(args.scenario, quick=args.quick, full=args.full, seed=args.seed)
-    print(f"scenario {scenario.name}: {scenario.model.name} on {len(scenario.topology.devices)} "
-          f"devices ({scenario.topology.name}), {scenario.prompt_tokens}-token prompt, "
-          f"{scenario.generate_tokens} tokens, decision every {scenario.decision_interval}, "
-          f"{scenario.migration_mode} migration, seed {scenario.seed}", flush=True)
-    result = run_scenario(scenario, record_jobs=args.jobs)
-    out = Path(args.out) if args.out else default_out_dir(result)
-    write_results(result, out, figures=not args.no_figures)
-    print(format_summary(result.summary, result.tables["memory"]))
-    print(f"\nsimulated in {format_time(result.wall_s, 3)}; results in {out}/")
-    return 0
+    from testbed.experiments.kinds import run_file
+    return run_file(args.scenario, args)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

@@ -31,3 +31,29 @@ def plot_latency(tokens: pd.DataFrame, path: str | Path, *, title: str = "") -> 
     fig.savefig(path.with_suffix(".pdf"))
     plt.close(fig)
     return path
+
+
+def plot_gaps(steps: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
+    """Per-step gap to the exact optimum (%), by partitioner and number of devices, one
+    panel per cost preset; bars are means with 95 % confidence intervals over steps."""
+    path = Path(path)
+    sns.set_theme(style="whitegrid", context="notebook")
+    presets = list(dict.fromkeys(steps.preset)) if not steps.empty else ["-"]
+    fig, axes = plt.subplots(1, len(presets), figsize=(6 * len(presets), 4.5), squeeze=False,
+                             sharey=True)
+    for ax, preset in zip(axes[0], presets):
+        data = steps[steps.preset == preset]
+        if not data.empty:
+            sns.barplot(data=data, x="partitioner", y="gap_pct", hue="n_devices",
+                        errorbar=("ci", 95), ax=ax, palette="viridis")
+            ax.legend(title="devices", frameon=True)
+        ax.set_title(f"cost preset: {preset}")
+        ax.set_xlabel("")
+        ax.set_ylabel("latency above the exact optimum (%)")
+        ax.tick_params(axis="x", rotation=25)
+    fig.suptitle(title or "Per-step gap to the optimum")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    fig.savefig(path.with_suffix(".pdf"))
+    plt.close(fig)
+    return path

@@ -43,29 +43,38 @@ def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = Tru
     """Write every table, the summary, the config and the figures into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "config.yaml", "w", encoding="utf-8") as handle:
-        yaml.safe_dump(result.scenario.resolved, handle, sort_keys=False)
+    # a re-run into the same folder must not leave our older files beside the new ones
+    for stale in ("jobs.csv", "latency.png", "latency.pdf"):
+        (out / stale).unlink(missing_ok=True)
+    write_config(out, result.scenario.resolved)
     result.summary.to_csv(out / "summary.csv", index=False)
     for name in TABLES:
         frame = result.tables.get(name)
         if frame is None or (name == "jobs" and frame.empty):
             continue
         frame.to_csv(out / f"{name}.csv", index=False)
-    meta = {
-        "scenario": result.scenario.name,
-        "source": result.scenario.source,
-        "seed": result.scenario.seed,
-        "run_id": run_id(result.scenario.resolved),
-        "wall_s": result.wall_s,
-        "outcomes": result.outcomes,
-        "versions": _versions(),
-    }
-    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    write_meta(out, name=result.scenario.name, source=result.scenario.source,
+               seed=result.scenario.seed, resolved=result.scenario.resolved,
+               wall_s=result.wall_s, outcomes=result.outcomes)
     if figures:
         from testbed.experiments.plots import plot_latency
         plot_latency(result.tables["tokens"], out / "latency.png",
                      title=f"{result.scenario.name}: {result.scenario.model.name}")
     return out
+
+
+def write_config(out: Path, resolved: dict) -> None:
+    """The resolved config, re-runnable as it is."""
+    with open(out / "config.yaml", "w", encoding="utf-8") as handle:
+        yaml.safe_dump(resolved, handle, sort_keys=False)
+
+
+def write_meta(out: Path, *, name: str, source: str, seed: int, resolved: dict,
+               wall_s: float, **extra) -> None:
+    """Seed, versions, wall time and whatever else describes how the run went."""
+    meta = {"scenario": name, "source": source, "seed": seed, "run_id": run_id(resolved),
+            "wall_s": wall_s, **extra, "versions": _versions()}
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
 def _versions() -> dict[str, str]:

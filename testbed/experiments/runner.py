@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from testbed.errors import ConfigError
 from testbed.experiments.scenario import Scenario, partitioner_label, partitioner_spec
 from testbed.experiments.seeding import component_seed
 from testbed.experiments.summary import summarise
@@ -45,12 +46,19 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
     started = time.perf_counter()
     per_table: dict[str, list[pd.DataFrame]] = {}
     outcomes: dict[str, str] = {}
-    for spec in scenario.partitioners:
+    for i, spec in enumerate(scenario.partitioners):
         label = partitioner_label(spec)
+        field_name = f"partitioners[{i}]"
         partitioner = make_partitioner(partitioner_spec(spec),
                                        seed=component_seed(scenario.seed, "partitioner", label),
-                                       source=scenario.source, field="partitioners")
-        records = Simulation(sim_config(scenario, record_jobs=record_jobs), partitioner).run()
+                                       source=scenario.source, field=field_name)
+        try:
+            records = Simulation(sim_config(scenario, record_jobs=record_jobs),
+                                 partitioner).run()
+        except ConfigError as error:
+            # bad input only found at run time (e.g. a fixed placement that leaves blocks
+            # unplaced): name the scenario file and the partitioner entry
+            raise error.located(scenario.source, field_name) from None
         outcomes[label] = records.outcome
         for name, frame in records.frames().items():
             frame.insert(0, "partitioner", label)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.cluster import build_topology
+from testbed.cluster.build import TOPOLOGIES_DIR, find_topology_file
 from testbed.cluster import config_values as cv
 from testbed.cluster.topology import Topology
 from testbed.cluster.topology_file import _capacity
@@ -37,8 +38,8 @@ from testbed.model import ModelSpec, get_cost_model, get_model, load_hf_config
 from testbed.model.cost import CostModel
 from testbed.sim.engine import MIGRATION_MODES
 
-TOP_KEYS = ("name", "description", "seed", "model", "cost", "topology", "links", "workload",
-            "migration", "controller", "partitioners", "quick", "full", "notes")
+TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
+            "workload", "migration", "controller", "partitioners", "quick", "full", "notes")
 WORKLOAD_KEYS = ("prompt_tokens", "generate_tokens", "decision_interval")
 MIGRATION_KEYS = ("mode", "weights_preloaded")
 CONTROLLER_KEYS = ("device", "hosts_blocks")
@@ -118,8 +119,10 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
     name = cv.name(resolved.get("name", Path(source).stem), source=source, field="name")
     seed_value = _integer(resolved["seed"], source, "seed", minimum=0)
     model = _model(resolved["model"], source, base_dir)
+    resolved["model"] = _portable_model(resolved["model"], base_dir)
     cost = _cost(resolved["cost"], source)
     topology = _topology(resolved["topology"], source)
+    resolved["topology"] = _portable_topology(resolved["topology"], source)
     topology = _links(resolved["links"], topology, source)
 
     workload = cv.mapping(resolved["workload"], source=source, field="workload",
@@ -158,6 +161,7 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
         raise bad_value(partitioners, "a non-empty list of partitioner names or mappings",
                         source=source, field="partitioners")
     _check_partitioners(partitioners, source)
+    _check_fixed_devices(partitioners, topology, hosts, source)
     return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
                     preloaded, hosts, tuple(partitioners), resolved, source)
 
@@ -181,6 +185,9 @@ def _model(value: object, source: str, base_dir: Path) -> ModelSpec:
                        what="a catalog name, {name, overrides} or {hf_config: path}")
     cv.check_keys(entry, ("name", "hf_config", "overrides"), source=source, field="model")
     if "hf_config" in entry:
+        if not isinstance(entry["hf_config"], str) or not entry["hf_config"].strip():
+            raise bad_value(entry["hf_config"], "a path to a Hugging Face config.json or its "
+                            "folder", source=source, field="model.hf_config")
         path = Path(entry["hf_config"])
         model = load_hf_config(path if path.is_absolute() else base_dir / path)
     elif "name" in entry:
@@ -209,7 +216,9 @@ def _cost(value: object, source: str) -> CostModel:
     try:
         return get_cost_model(name, **params)
     except ConfigError as error:
-        raise error.located(source, None if error.field else "cost") from None
+        if error.field == "cost" or (error.field or "").startswith("cost."):
+            raise error.located(source) from None
+        raise error.located(source, "cost") from None
 
 
 def _topology(value: object, source: str) -> Topology:
@@ -217,6 +226,28 @@ def _topology(value: object, source: str) -> Topology:
         value = {"file": value}
     cv.mapping(value, source=source, field="topology", what="{file: path} or {generator: ...}")
     return build_topology(value, source=source)
+
+
+def _portable_model(value: object, base_dir: Path) -> object:
+    """The model entry with a relative ``hf_config`` made absolute, so that the resolved
+    config written beside the results loads from any folder."""
+    if isinstance(value, dict) and isinstance(value.get("hf_config"), str):
+        path = Path(value["hf_config"])
+        if not path.is_absolute():
+            return {**value, "hf_config": str((base_dir / path).resolve())}
+    return value
+
+
+def _portable_topology(value: object, source: str) -> object:
+    """The topology entry with its file made absolute unless it is one of the repository's
+    ``topologies/`` (looked up there by name from anywhere)."""
+    spec = {"file": value} if isinstance(value, str) else value
+    if not isinstance(spec, dict) or "file" not in spec:
+        return value
+    path = find_topology_file(spec["file"], source=source).resolve()
+    if path == (TOPOLOGIES_DIR / str(spec["file"])).resolve():
+        return spec
+    return {**spec, "file": str(path)}
 
 
 def _links(entries: object, topology: Topology, source: str) -> Topology:
@@ -253,6 +284,29 @@ def _check_partitioners(entries: list, source: str) -> None:
                               source=source, field=f"partitioners[{i}]")
         seen.add(label)
         del partitioner
+
+
+def _check_fixed_devices(entries: list, topology: Topology, hosts_blocks: bool,
+                         source: str) -> None:
+    """The devices a ``fixed`` placement names must be able to host blocks: caught here
+    rather than at the first decision, so the error names the scenario file."""
+    allowed = [name for name in topology.devices
+               if hosts_blocks or name != topology.controller]
+    for i, spec in enumerate(entries):
+        if not (isinstance(spec, dict) and spec.get("name") == "fixed"
+                and isinstance(spec.get("placement"), dict)):
+            continue
+        for pattern, device in spec["placement"].items():
+            if device in allowed:
+                continue
+            field = f"partitioners[{i}].placement.{pattern}"
+            if device == topology.controller:
+                raise ConfigError(
+                    f"got the controller {device!r}, which hosts no blocks while "
+                    f"controller.hosts_blocks is false; expected one of {', '.join(allowed)}",
+                    source=source, field=field, value=device)
+            raise bad_value(device, "a device of the topology: one of " + ", ".join(allowed),
+                            source=source, field=field)
 
 
 def partitioner_label(spec: str | dict) -> str:

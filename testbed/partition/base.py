@@ -16,6 +16,7 @@ Adding one means writing one file::
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Iterable
 
 import numpy as np
@@ -37,11 +38,16 @@ class Partitioner(abc.ABC):
     """Base class. ``seed`` feeds ``self.rng``; options come as keyword arguments."""
 
     name: str = ""
+    #: A note on the last decision, recorded with it (e.g. "not proven optimal").
+    last_note: str = ""
 
     def __init__(self, seed: int | np.random.SeedSequence | None = None, **options):
         if options:
+            accepted = [p for p in inspect.signature(type(self).__init__).parameters
+                        if p not in ("self", "seed", "options", "greedy_options")]
             raise ConfigError(f"got unknown option(s) {', '.join(sorted(options))} for "
-                              f"partitioner {self.name!r}", field="partitioners")
+                              f"partitioner {self.name!r}; expected "
+                              f"{', '.join(accepted) if accepted else 'no options'}")
         self.rng = np.random.default_rng(seed)
 
     @abc.abstractmethod

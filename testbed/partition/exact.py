@@ -31,12 +31,13 @@ found is returned and the decision is flagged "not proven optimal" in the record
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import coo_matrix
 
 from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
 from testbed.plan.observation import Observation
@@ -70,6 +71,8 @@ class _Program:
         self.rows.append((coefficients, lower, upper))
 
     def solve(self, time_limit_s: float, rel_gap: float):
+        from scipy.optimize import Bounds, LinearConstraint, milp  # slow import: only here
+        from scipy.sparse import coo_matrix
         data, rows, cols = [], [], []
         for r, (coefficients, _, _) in enumerate(self.rows):
             for c, value in coefficients.items():
@@ -80,11 +83,26 @@ class _Program:
         matrix = coo_matrix((data, (rows, cols)), shape=(len(self.rows), len(self.lower)))
         constraints = LinearConstraint(matrix.tocsr(), [r[1] for r in self.rows],
                                        [r[2] for r in self.rows])
-        return milp(np.array(self.cost), constraints=constraints,
-                    integrality=np.array(self.integer),
-                    bounds=Bounds(np.array(self.lower), np.array(self.upper)),
-                    options={"time_limit": time_limit_s, "mip_rel_gap": rel_gap,
-                             "disp": False})
+        with _quiet_stdout():  # HiGHS prints debug lines to the C stdout even with disp off
+            return milp(np.array(self.cost), constraints=constraints,
+                        integrality=np.array(self.integer),
+                        bounds=Bounds(np.array(self.lower), np.array(self.upper)),
+                        options={"time_limit": time_limit_s, "mip_rel_gap": rel_gap,
+                                 "disp": False})
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Send file descriptor 1 to /dev/null for the duration (C-level prints included)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 @PARTITIONERS.register("exact")

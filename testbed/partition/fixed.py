@@ -60,7 +60,12 @@ class Fixed(Partitioner):
                 raise ConfigError(f"got device {device!r} for {pattern!r}; expected one of "
                                   f"{', '.join(sorted(known))}", field=f"placement.{pattern}",
                                   value=device)
-            for block in obs.blocks:
-                if matches(block):
-                    assignment[block] = device
+            hit = [block for block in obs.blocks if matches(block)]
+            if not hit:
+                raise ConfigError(f"got block pattern {pattern!r}, which matches no block of "
+                                  f"{obs.model.name} ({obs.model.n_layers} layers, "
+                                  f"{obs.model.attn_blocks_per_layer} attention blocks each)",
+                                  field=f"placement.{pattern}", value=pattern)
+            for block in hit:
+                assignment[block] = device
         return Placement(obs.model, assignment)

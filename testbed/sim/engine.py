@@ -194,7 +194,8 @@ class Simulation:
                                  f"{placement!r}; expected a Placement of {self.cfg.model.name}")
         placement.check_devices(obs.candidates)
         outcome = "kept" if placement == self.placement else "placed"
-        self.records.decisions.append(DecisionEvent(token, self.env.now, outcome, ""))
+        self.records.decisions.append(DecisionEvent(token, self.env.now, outcome,
+                                                    self.partitioner.last_note))
         return placement, wall, ""
 
     def _migrate_blocking(self, token: int, target: Placement, before: StepWork):

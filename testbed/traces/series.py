@@ -58,26 +58,30 @@ class Series:
     def is_constant(self) -> bool:
         return len(set(self.values)) == 1
 
-    def _local(self, t_s: float) -> tuple[float, float]:
-        """(start of the current loop period, time within it)."""
-        if self.loop_period_s is None:
-            return 0.0, t_s
-        k = math.floor(t_s / self.loop_period_s)
-        base = k * self.loop_period_s
-        return base, t_s - base
+    def _segment(self, t_s: float) -> tuple[float, int]:
+        """(start of the current loop period, index of the point holding at ``t_s``; -1
+        before the first point). A time within a relative 1e-9 of a breakpoint counts as
+        on it, so that float rounding of ``k * period`` never lands just before one."""
+        base, local = 0.0, t_s
+        period = self.loop_period_s
+        tol = 1e-9 * max(1.0, abs(t_s) if period is None else period)
+        if period is not None:
+            base = math.floor(t_s / period) * period
+            local = t_s - base
+            if local > period - tol:
+                base, local = base + period, 0.0
+        return base, bisect.bisect_right(self.times_s, local + tol) - 1
 
     def value_at(self, t_s: float) -> float:
         """The value holding at time ``t_s`` (s)."""
-        _, local = self._local(t_s)
-        i = bisect.bisect_right(self.times_s, local) - 1
+        _, i = self._segment(t_s)
         return self.values[max(i, 0)]
 
     def next_change_s(self, t_s: float) -> float:
-        """The first breakpoint strictly after ``t_s`` (s); ``inf`` when there is none."""
-        base, local = self._local(t_s)
-        i = bisect.bisect_right(self.times_s, local)
-        if i < len(self.times_s):
-            return base + self.times_s[i]
+        """The first breakpoint after ``t_s`` (s); ``inf`` when there is none."""
+        base, i = self._segment(t_s)
+        if i + 1 < len(self.times_s):
+            return base + self.times_s[i + 1]
         if self.loop_period_s is None:
             return math.inf
         return base + self.loop_period_s

@@ -1,0 +1,99 @@
+"""What ``testbed run FILE`` does, by the file's ``experiment:`` key (default ``simulate``).
+
+- ``simulate``: run the scenario with each partitioner (:mod:`.runner`);
+- ``optimality_gap``: per-step cost of each partitioner against the exact optimum
+  (:mod:`.optimality_gap`).
+
+Each kind is a function ``(data, source, args) -> exit status`` registered by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from testbed.errors import ConfigError
+from testbed.registry import Registry
+
+EXPERIMENT_KINDS: Registry = Registry("experiment kind")
+
+
+def _output_folder(args: argparse.Namespace, name: str, resolved: dict) -> Path:
+    from testbed.experiments.results import run_id
+    return Path(args.out) if args.out else Path("results") / name / run_id(resolved)
+
+
+def _writing(out: Path):
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot write the results: {error.strerror or error}",
+                          source=str(out), field="--out") from None
+
+
+@EXPERIMENT_KINDS.register("simulate")
+def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
+    from testbed.experiments.results import default_out_dir, write_results
+    from testbed.experiments.runner import run_scenario
+    from testbed.experiments.scenario import scenario_from_dict
+    from testbed.experiments.summary import format_summary
+    from testbed.units import format_time
+
+    scenario = scenario_from_dict(data, source=source, quick=args.quick, full=args.full,
+                                  seed=args.seed)
+    print(f"scenario {scenario.name}: {scenario.model.name} on {len(scenario.topology.devices)} "
+          f"devices ({scenario.topology.name}), {scenario.prompt_tokens}-token prompt, "
+          f"{scenario.generate_tokens} tokens, a decision every {scenario.decision_interval} "
+          f"token(s), {scenario.migration_mode} migration, seed {scenario.seed}", flush=True)
+    result = run_scenario(scenario, record_jobs=args.jobs)
+    out = Path(args.out) if args.out else default_out_dir(result)
+    try:
+        write_results(result, out, figures=not args.no_figures)
+    except OSError as error:  # e.g. --out names a file, or a read-only folder
+        raise ConfigError(f"cannot write the results: {error.strerror or error}",
+                          source=str(out), field="--out") from None
+    print(format_summary(result.summary, result.tables["memory"]))
+    print(f"\nsimulated in {format_time(result.wall_s, 3)}; results in {out}/")
+    return 0
+
+
+@EXPERIMENT_KINDS.register("optimality_gap")
+def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
+    from testbed.experiments.optimality_gap import (format_gap_summary, load_gap_spec,
+                                                    run_gap_experiment, summarise_gaps)
+    from testbed.experiments.results import write_config, write_meta
+
+    spec = load_gap_spec(data, source=source, quick=args.quick, full=args.full, seed=args.seed)
+    out = _output_folder(args, spec.name, spec.resolved)
+    _writing(out)
+    runs = len(spec.settings) * spec.seeds * len(spec.presets) * len(spec.partitioners)
+    print(f"experiment {spec.name}: {runs} runs of {spec.steps} decisions, each against the "
+          f"exact optimum (seed {spec.seed})", flush=True)
+    started = time.perf_counter()
+    steps = run_gap_experiment(spec)
+    summary = summarise_gaps(steps)
+    wall = time.perf_counter() - started
+    write_config(out, spec.resolved)
+    steps.to_csv(out / "gap_steps.csv", index=False)
+    summary.to_csv(out / "gap_summary.csv", index=False)
+    write_meta(out, name=spec.name, source=source, seed=spec.seed, resolved=spec.resolved,
+               wall_s=wall)
+    if not args.no_figures:
+        from testbed.experiments.plots import plot_gaps
+        plot_gaps(steps, out / "gap.png", title=f"{spec.name}: per-step gap to the optimum")
+    print(format_gap_summary(summary))
+    print(f"\nran in {wall:.1f} s; results in {out}/")
+    return 0
+
+
+def run_file(path: str, args: argparse.Namespace) -> int:
+    """Read ``path`` and run it as the kind its ``experiment:`` key names."""
+    from testbed.cluster import config_values as cv
+    from testbed.cluster.yaml_reader import read_yaml
+
+    source = str(path)
+    data = cv.mapping(read_yaml(path), source=source, field=None, what="a scenario")
+    kind = data.get("experiment", "simulate")
+    handler = EXPERIMENT_KINDS.get(kind, source=source, field="experiment")
+    return handler(data, source, args)
