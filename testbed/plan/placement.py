@@ -43,7 +43,8 @@ class Placement(Mapping[Block, str]):
                 shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
                 raise PlacementError(f"{len(missing)} block(s) have no device: {shown}",
                                      field="placement")
-            extra = [str(b) for b in assignment if b not in set(blocks)]
+            known = set(blocks)
+            extra = [str(b) for b in assignment if b not in known]
             if extra:
                 raise PlacementError(f"got blocks that {model.name} does not have: "
                                      f"{', '.join(extra[:5])}", field="placement")

@@ -179,6 +179,12 @@ class Simulation:
 
     # ------------------------------------------------------------------ decisions
     def _decide(self, token: int, work: StepWork) -> tuple[Placement | None, float, str]:
+        if work.phase == PREFILL:
+            # the placement serves the whole generation: decide on the first decode step's
+            # costs (the prefill pass then runs on it; its transient activations may
+            # still exceed a device's memory, which is recorded as out-of-memory)
+            cfg = self.cfg
+            work = step_work(cfg.cost, cfg.model, DECODE, cfg.prompt_tokens + 1, 1)
         obs = self.observe(token, work)
         started = time.perf_counter()
         try:
