@@ -39,8 +39,7 @@ def plot_gaps(steps: pd.DataFrame, path: str | Path, *, title: str = "") -> Path
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
     presets = list(dict.fromkeys(steps.preset)) if not steps.empty else ["-"]
-    fig, axes = plt.subplots(1, len(presets), figsize=(6 * len(presets), 4.5), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(presets), figsize=(6.5 * len(presets), 5), squeeze=False)
     for ax, preset in zip(axes[0], presets):
         data = steps[steps.preset == preset]
         if not data.empty:
@@ -50,7 +49,9 @@ def plot_gaps(steps: pd.DataFrame, path: str | Path, *, title: str = "") -> Path
         ax.set_title(f"cost preset: {preset}")
         ax.set_xlabel("")
         ax.set_ylabel("latency above the exact optimum (%)")
-        ax.tick_params(axis="x", rotation=25)
+        for label in ax.get_xticklabels():
+            label.set_rotation(30)
+            label.set_horizontalalignment("right")
     fig.suptitle(title or "Per-step gap to the optimum")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
