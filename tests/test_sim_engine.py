@@ -5,6 +5,7 @@ import pytest
 from testbed.cluster import TOPOLOGY_GENERATORS, make_device
 from testbed.model import get_cost_model, get_model
 from testbed.model.blocks import blocks_of
+from testbed.partition import PARTITIONERS
 from testbed.partition.base import Partitioner
 from testbed.partition.single_device import SingleDevice
 from testbed.plan.placement import Placement
@@ -171,3 +172,43 @@ def test_infeasible_first_decision_is_an_outcome_not_a_crash():
     assert records.outcome.startswith("infeasible at token 1")
     assert not records.tokens
     assert records.decisions[0].outcome == "infeasible"
+
+
+def _failure_run(failures, recovery="recompute", tokens=12):
+    model = get_model("gpt2-small").with_overrides(n_layers=2)
+    partitioner = PARTITIONERS.get("round_robin")(seed=0)
+    return run(model, partitioner, tokens=tokens, failures=failures, cache_recovery=recovery)
+
+
+@pytest.mark.parametrize("recovery", ["recompute", "resend"])
+def test_device_failure_mid_token_replaces_rebuilds_and_keeps_every_token_once(recovery):
+    _, calm = _failure_run({})
+    t5 = calm.tokens[4]
+    middle = (t5.start_s + t5.end_s) / 2
+    sim, records = _failure_run({"a": ((middle, middle + 0.05),)}, recovery)
+    assert records.outcome == "ok"
+    assert [t.token for t in records.tokens] == list(range(1, 13))
+    hit = records.tokens[4]
+    assert hit.lost_s > 0 and hit.recovery_s > 0 and hit.migrations > 0
+    for t in records.tokens:
+        assert t.latency_s == pytest.approx(t.compute_s + t.comm_s + t.migration_wait_s
+                                            + t.recovery_s + t.lost_s, rel=1e-9)
+    rebuilt = [m for m in records.migrations if m.mode == f"recovery-{recovery}"]
+    assert rebuilt and {m.src for m in rebuilt} == {"a"} and "a" not in {m.dst for m in rebuilt}
+    flows = [f for f in records.flows if f.kind == "recovery"]
+    assert flows and {f.src for f in flows} == {"ctl"}
+    if recovery == "resend":   # weights and caches from the controller's replicas
+        assert sum(f.size_bytes for f in flows) > sum(m.size_bytes for m in rebuilt) * 0.99
+    # while a is down nothing is placed on it
+    down = [s for s in records.memory if middle < s.time_s < middle + 0.05 and s.device == "a"]
+    assert all(s.used_bytes == 0 for s in down)
+    # the recompute path pays a pass over the whole sequence: slower than resending
+    assert hit.latency_s > t5.latency_s
+
+
+def test_failure_at_a_token_boundary_loses_no_pass():
+    _, calm = _failure_run({})
+    boundary = calm.tokens[3].end_s
+    _, records = _failure_run({"b": ((boundary - 1e-12, boundary + 1.0),)})
+    assert [t.token for t in records.tokens] == list(range(1, 13))
+    assert sum(t.recovery_s > 0 for t in records.tokens) == 1

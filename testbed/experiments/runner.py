@@ -38,7 +38,10 @@ def sim_config(scenario: Scenario, *, record_jobs: bool = False) -> SimConfig:
         prompt_tokens=scenario.prompt_tokens, generate_tokens=scenario.generate_tokens,
         decision_interval=scenario.decision_interval, migration_mode=scenario.migration_mode,
         weights_preloaded=scenario.weights_preloaded,
-        controller_hosts_blocks=scenario.controller_hosts_blocks, record_jobs=record_jobs)
+        controller_hosts_blocks=scenario.controller_hosts_blocks,
+        avail_compute=scenario.dynamics.avail, avail_mem=scenario.dynamics.avail,
+        memory_taken=scenario.dynamics.memory_taken, failures=scenario.dynamics.failures,
+        cache_recovery=scenario.cache_recovery, record_jobs=record_jobs)
 
 
 def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:

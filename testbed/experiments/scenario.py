@@ -36,12 +36,14 @@ from testbed.cluster.yaml_reader import read_yaml
 from testbed.errors import ConfigError, bad_value
 from testbed.model import ModelSpec, get_cost_model, get_model, load_hf_config
 from testbed.model.cost import CostModel
-from testbed.sim.engine import MIGRATION_MODES
+from testbed.experiments.device_dynamics import DeviceDynamics, parse_devices
+from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
 
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
-            "workload", "migration", "controller", "partitioners", "quick", "full", "notes")
+            "devices", "workload", "migration", "controller", "partitioners", "quick", "full",
+            "notes")
 WORKLOAD_KEYS = ("prompt_tokens", "generate_tokens", "decision_interval")
-MIGRATION_KEYS = ("mode", "weights_preloaded")
+MIGRATION_KEYS = ("mode", "weights_preloaded", "cache_recovery")
 CONTROLLER_KEYS = ("device", "hosts_blocks")
 LINK_KEYS = ("a", "b", "bandwidth", "both_directions")
 DEFAULTS = {
@@ -49,7 +51,8 @@ DEFAULTS = {
     "cost": "decode",
     "links": [],
     "workload": {"prompt_tokens": 128, "generate_tokens": 32, "decision_interval": 1},
-    "migration": {"mode": "blocking", "weights_preloaded": False},
+    "migration": {"mode": "blocking", "weights_preloaded": False,
+                  "cache_recovery": "recompute"},
     "controller": {"hosts_blocks": False},
     "partitioners": ["single_device", "round_robin"],
 }
@@ -73,6 +76,8 @@ class Scenario:
     partitioners: tuple
     resolved: dict
     source: str
+    dynamics: DeviceDynamics = dataclasses.field(default_factory=DeviceDynamics)
+    cache_recovery: str = "recompute"
 
     def with_seed(self, seed: int) -> "Scenario":
         resolved = {**self.resolved, "seed": seed}
@@ -143,6 +148,10 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
         raise bad_value(mode, " or ".join(MIGRATION_MODES), source=source,
                         field="migration.mode")
     preloaded = _boolean(migration["weights_preloaded"], source, "migration.weights_preloaded")
+    recovery = migration["cache_recovery"]
+    if recovery not in CACHE_RECOVERY:
+        raise bad_value(recovery, " or ".join(CACHE_RECOVERY), source=source,
+                        field="migration.cache_recovery")
 
     controller = cv.mapping(resolved["controller"], source=source, field="controller",
                             what="device, hosts_blocks")
@@ -162,8 +171,10 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
                         source=source, field="partitioners")
     _check_partitioners(partitioners, source)
     _check_fixed_devices(partitioners, topology, hosts, source)
+    dynamics = parse_devices(resolved.get("devices"), topology, seed_value, source=source)
     return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
-                    preloaded, hosts, tuple(partitioners), resolved, source)
+                    preloaded, hosts, tuple(partitioners), resolved, source, dynamics,
+                    recovery)
 
 
 def _integer(value: object, source: str, field: str, minimum: int = 1) -> int:

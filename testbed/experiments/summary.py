@@ -9,7 +9,8 @@ from testbed.units import format_bytes, format_time
 
 SUMMARY_COLUMNS = [
     "partitioner", "outcome", "tokens", "mean_latency_s", "p50_latency_s", "p95_latency_s",
-    "ttft_s", "total_time_s", "compute_share", "comm_share", "migration_share", "migrations",
+    "ttft_s", "total_time_s", "compute_share", "comm_share", "migration_share",
+    "recovery_share", "migrations",
     "migration_bytes", "inference_bytes", "peak_memory_bytes", "oom_events",
     "mean_decision_wall_s",
 ]
@@ -40,6 +41,8 @@ def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
             "compute_share": share("compute_s"),
             "comm_share": share("comm_s"),
             "migration_share": share("migration_wait_s"),
+            "recovery_share": (float((t.recovery_s.sum() + t.lost_s.sum()) / total)
+                               if total > 0 else np.nan),
             "migrations": int(t.migrations.sum()),
             "migration_bytes": float(f[f.kind != "inference"].size_bytes.sum()),
             "inference_bytes": float(f[f.kind == "inference"].size_bytes.sum()),
@@ -64,14 +67,15 @@ def format_summary(summary: pd.DataFrame, memory: pd.DataFrame) -> str:
     """The summary as a readable text table, then peak memory per device."""
     lines = []
     header = (f"{'partitioner':<18} {'mean':>10} {'p95':>10} {'TTFT':>10} {'compute':>8} "
-              f"{'comm':>6} {'migr.':>6} {'moves':>6} {'moved':>10} {'OOM':>5}  outcome")
+              f"{'comm':>6} {'migr.':>6} {'recov.':>6} {'moves':>6} {'moved':>10} {'OOM':>5}  "
+              "outcome")
     lines.append(header)
     lines.append("-" * len(header))
     for row in summary.itertuples():
         lines.append(
             f"{row.partitioner:<18} {_t(row.mean_latency_s):>10} {_t(row.p95_latency_s):>10} "
             f"{_t(row.ttft_s):>10} {_pct(row.compute_share):>8} {_pct(row.comm_share):>6} "
-            f"{_pct(row.migration_share):>6} {row.migrations:>6} "
+            f"{_pct(row.migration_share):>6} {_pct(row.recovery_share):>6} {row.migrations:>6} "
             f"{format_bytes(row.migration_bytes, 3):>10} {row.oom_events:>5}  {row.outcome}")
     peaks = peak_memory_by_device(memory)
     if not peaks.empty:

@@ -13,6 +13,15 @@ migrated as flows on the same network:
   written meanwhile are sent (generation waits for these few rows only) and the blocks
   switch over. No new decision is taken while a live migration is in flight.
 
+Devices may fail (``failures``: down intervals). A device that fails loses its blocks'
+K/V caches (and weights). At the next token boundary the controller re-decides at once
+with the device marked down; the lost blocks are rebuilt on their new devices, charged as
+the token's ``recovery_s``: ``recompute`` (default) sends their weights from the
+controller and re-runs the prompt and the tokens generated so far through the model
+(a prefill pass over the sequence), ``resend`` sends weights and caches from replicas
+the controller keeps. A token whose pass was running when a device it used failed is
+computed again (its wasted time is ``lost_s``), so no token is lost or counted twice.
+
 The run ends after ``generate_tokens`` tokens; :meth:`Simulation.run` returns the
 :class:`~testbed.sim.records.Records`.
 """
@@ -42,6 +51,7 @@ from testbed.sim.records import (DecisionEvent, MemorySample, MigrationRecord, O
 from testbed.traces.series import Series
 
 MIGRATION_MODES = ("blocking", "live")
+CACHE_RECOVERY = ("recompute", "resend")
 
 
 @dataclass
@@ -59,6 +69,9 @@ class SimConfig:
     controller_hosts_blocks: bool = False
     avail_compute: dict[str, Series] = field(default_factory=dict)
     avail_mem: dict[str, Series] = field(default_factory=dict)
+    memory_taken: dict[str, Series] = field(default_factory=dict)  # fraction used by others
+    failures: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    cache_recovery: str = "recompute"   # or "resend" (the controller keeps cache replicas)
     record_jobs: bool = False
     per_block: bool = False   # reference mode: every block its own job and output flow
 
@@ -68,6 +81,11 @@ class SimConfig:
                              f"{MIGRATION_MODES}")
         if self.prompt_tokens < 1 or self.generate_tokens < 1 or self.decision_interval < 1:
             raise ValueError("prompt_tokens, generate_tokens and decision_interval must be >= 1")
+        if self.cache_recovery not in CACHE_RECOVERY:
+            raise ValueError(f"cache recovery {self.cache_recovery!r}; expected one of "
+                             f"{CACHE_RECOVERY}")
+        if self.topology.controller in self.failures:
+            raise ValueError("the controller cannot fail: it holds the request and the LM head")
 
 
 @dataclass
@@ -143,13 +161,33 @@ class Simulation:
         devices = []
         for name, queue in self.queues.items():
             c, m = queue.availability(now)
-            devices.append(DeviceState(queue.spec, True, c, m, self._reserved[name]))
+            devices.append(DeviceState(queue.spec, not self._is_down(name, now), c, m,
+                                       self._reserved[name] + self._taken_bytes(name, now)))
         capacity = {key: self.network.capacity_bps(key) for key in self.cfg.topology.links}
         view = NetworkView(self.cfg.topology, capacity, self._nic_tx, self._nic_rx)
         return Observation(now, token, work, self.cfg.model, self.cfg.cost, tuple(devices),
                            view, self.controller, self.cfg.controller_hosts_blocks,
                            self.placement, self.cfg.decision_interval,
                            self.cfg.weights_preloaded)
+
+    def _is_down(self, name: str, t_s: float) -> bool:
+        return any(down <= t_s < up for down, up in self.cfg.failures.get(name, ()))
+
+    def _taken_bytes(self, name: str, t_s: float) -> float:
+        """Memory used by other work on the device at ``t_s`` (bytes)."""
+        series = self.cfg.memory_taken.get(name)
+        return 0.0 if series is None else series.value_at(t_s) * \
+            self.queues[name].spec.memory_bytes
+
+    def _failed_since(self, t0_s: float) -> set[str]:
+        """Devices hosting blocks that failed in ``(t0_s, now]`` or are down now: their
+        blocks' caches are gone."""
+        if self.placement is None or not self.cfg.failures:
+            return set()
+        now = self.env.now
+        hosts = set(self.placement.devices)
+        return {name for name in hosts if self._is_down(name, now) or any(
+            t0_s < down <= now for down, _ in self.cfg.failures.get(name, ()))}
 
     def _migration_bytes(self, block: Block, before: StepWork | None) -> float:
         if before is None:
@@ -171,7 +209,8 @@ class Simulation:
         counts = self.placement.kind_counts() if self.placement is not None else {}
         for name, queue in self.queues.items():
             held = sum(per_kind[k] * n for k, n in counts.get(name, {}).items())
-            used = held + self._reserved[name] + self._incoming_bytes.get(name, 0.0)
+            used = held + self._reserved[name] + self._incoming_bytes.get(name, 0.0) + \
+                self._taken_bytes(name, now)
             capacity = queue.spec.memory_bytes
             self.records.memory.append(MemorySample(token, now, name, used, capacity))
             if used > capacity:
@@ -204,19 +243,57 @@ class Simulation:
                                                     self.partitioner.last_note))
         return placement, wall, ""
 
-    def _migrate_blocking(self, token: int, target: Placement, before: StepWork):
-        moves = target.moved(self.placement)
-        sizes = {b.id: self._migration_bytes(b, before) for b, _, _ in moves}
+    def _migrate_blocking(self, token: int, target: Placement, before: StepWork | None,
+                          lost: frozenset[str] = frozenset()):
+        """Move every changed block (and rebuild the blocks of ``lost`` devices); returns
+        (blocks moved or rebuilt, seconds spent rebuilding)."""
+        healthy, rebuilt = [], []
+        for block, old, new in zip(self.placement, self.placement.devices, target.devices):
+            if old in lost:
+                rebuilt.append((block, old, new))
+            elif old != new:
+                healthy.append((block, old, new))
+        sizes = {b.id: self._migration_bytes(b, before) for b, _, _ in healthy}
         start = self.env.now
-        events = self._send_moves(moves, sizes, "migration", f"t{token}")
-        if events:
-            yield self.env.all_of(list(events.values()))
-        for block, old, new in moves:
-            end = events[(old, new)].value.end_s
+        events = self._send_moves(healthy, sizes, "migration", f"t{token}")
+        recovery = self._rebuild_sizes(rebuilt, before)
+        recovering = self._send_moves([(b, self.controller, new) for b, _, new in rebuilt],
+                                      recovery, "recovery", f"t{token}")
+        pending = list(events.values()) + list(recovering.values())
+        if pending:
+            yield self.env.all_of(pending)
+        for block, old, new in healthy:
             self.records.migrations.append(MigrationRecord(
-                token, block.id, old, new, sizes[block.id], "blocking", start, end))
+                token, block.id, old, new, sizes[block.id], "blocking", start,
+                events[(old, new)].value.end_s))
         self.placement = target
-        return len(moves)
+        rebuild_start = self.env.now
+        if rebuilt and before is not None and self.cfg.cache_recovery == "recompute":
+            # re-run the prompt and the tokens so far to refill the K/V caches
+            refill = step_work(self.cfg.cost, self.cfg.model, PREFILL, before.seq_len, 0) \
+                if self.cfg.cost.prefill_cost(self.cfg.model, "attn", 1) is not None else before
+            run = ForwardPass(self.env, self.network, self.queues, self.placement, refill,
+                              self.controller, token, self.cfg.per_block)
+            yield run.done
+        for block, old, new in rebuilt:
+            self.records.migrations.append(MigrationRecord(
+                token, block.id, old, new, recovery[block.id],
+                f"recovery-{self.cfg.cache_recovery}", start, self.env.now))
+        recovery_s = (self.env.now - rebuild_start) + \
+            (rebuild_start - start if rebuilt else 0.0)
+        return len(healthy) + len(rebuilt), recovery_s if rebuilt else 0.0
+
+    def _rebuild_sizes(self, rebuilt, before: StepWork | None) -> dict[str, float]:
+        """Bytes the controller sends to rebuild each lost block: its weights (unless
+        pre-loaded everywhere) and, with ``resend``, its cache and activations."""
+        sizes = {}
+        for block, _, _ in rebuilt:
+            cost = (before or self._step_of(1)).cost(block.kind)
+            size = 0.0 if self.cfg.weights_preloaded else cost.weight_bytes
+            if self.cfg.cache_recovery == "resend" and before is not None:
+                size += cost.kv_bytes + cost.activation_bytes
+            sizes[block.id] = size
+        return sizes
 
     def _start_live(self, token: int, target: Placement, before: StepWork) -> int:
         moves = target.moved(self.placement)
@@ -257,38 +334,66 @@ class Simulation:
         before: StepWork | None = None
         lm_head_weights = self._step_of(1).lm_head.weight_bytes
         self._reserved[self.controller] = lm_head_weights
+        checked_s = -1.0   # failures up to this time have been handled
         for token in range(1, cfg.generate_tokens + 1):
             work = self._step_of(token)
             start = env.now
             decided, wall, migrations = False, 0.0, 0
-            if (token - 1) % cfg.decision_interval == 0:
-                if self._live is not None:
-                    self.records.decisions.append(DecisionEvent(
-                        token, env.now, "deferred", "live migration in flight"))
-                else:
-                    decided = True
-                    target, wall, why = self._decide(token, work)
-                    if target is None and self.placement is None:
-                        self.records.outcome = f"infeasible at token {token}: {why}"
-                        return
-                    if target is not None and self.placement is None:
-                        self.placement = target  # initial deployment: weights loaded locally
-                    elif target is not None and target != self.placement:
-                        if cfg.migration_mode == "blocking":
-                            migrations = yield from self._migrate_blocking(token, target, before)
-                        else:
-                            migrations = self._start_live(token, target, before)
-            if self._live is not None and all(e.processed for e in self._live.arrivals):
-                yield from self._finish_live(token, before)
-            migration_wait = env.now - start
-            run = ForwardPass(env, self.network, self.queues, self.placement, work,
-                              self.controller, token, cfg.per_block)
-            compute_s, comm_s = yield run.done
+            migration_wait = recovery = lost_s = 0.0
+            due = (token - 1) % cfg.decision_interval == 0
+            while True:
+                lost = frozenset(self._failed_since(checked_s))
+                checked_s = env.now
+                if lost and self._live is not None:
+                    self._abandon_live(token, lost)
+                if lost or due:
+                    due = False
+                    if self._live is not None:
+                        self.records.decisions.append(DecisionEvent(
+                            token, env.now, "deferred", "live migration in flight"))
+                    else:
+                        decided = True
+                        phase_start = env.now
+                        target, spent, why = self._decide(token, work)
+                        wall += spent
+                        if target is None and (self.placement is None or lost):
+                            self.records.outcome = f"infeasible at token {token}: {why}"
+                            return
+                        if target is not None and self.placement is None:
+                            self.placement = target  # initial deployment: weights loaded locally
+                        elif target is not None and (target != self.placement or lost):
+                            if cfg.migration_mode == "blocking" or lost:
+                                moved, rebuilt_s = yield from self._migrate_blocking(
+                                    token, target, before, lost)
+                                migrations += moved
+                                recovery += rebuilt_s
+                                migration_wait += env.now - phase_start - rebuilt_s
+                            else:
+                                migrations += self._start_live(token, target, before)
+                if self._live is not None and all(e.processed for e in self._live.arrivals):
+                    phase_start = env.now
+                    yield from self._finish_live(token, before)
+                    migration_wait += env.now - phase_start
+                attempt_start = env.now
+                run = ForwardPass(env, self.network, self.queues, self.placement, work,
+                                  self.controller, token, cfg.per_block)
+                compute_s, comm_s = yield run.done
+                if not self._failed_since(checked_s):
+                    break
+                lost_s += env.now - attempt_start  # a device it used failed: compute it again
             self.records.tokens.append(TokenRecord(
                 token, work.phase, work.seq_len, start, env.now, env.now - start, compute_s,
-                comm_s, migration_wait, decided, migrations, wall))
+                comm_s, migration_wait, decided, migrations, wall, recovery, lost_s))
             self._record_memory(token, work)
             before = work
+
+    def _abandon_live(self, token: int, lost: frozenset[str]) -> None:
+        """A failure during a live migration: the old placement stays the reference."""
+        self.records.decisions.append(DecisionEvent(
+            token, self.env.now, "abandoned",
+            f"live migration abandoned: {', '.join(sorted(lost))} failed"))
+        self._live = None
+        self._incoming_bytes.clear()
 
     def run(self) -> Records:
         """Generate every token; return the records (``outcome`` says how it ended)."""

@@ -22,6 +22,8 @@ class TokenRecord:
     decided: bool              # the partitioner was called before this token
     migrations: int            # blocks whose device changed at this token
     decision_wall_s: float     # wall-clock time the partitioner took (not simulated time)
+    recovery_s: float = 0.0    # rebuilding the blocks of failed devices
+    lost_s: float = 0.0        # passes thrown away because a device they used failed
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class OomEvent:
 class DecisionEvent:
     token: int
     time_s: float
-    outcome: str               # "placed", "kept", "infeasible", "deferred"
+    outcome: str               # "placed", "kept", "infeasible", "deferred", "abandoned"
     detail: str
 
 
