@@ -1,10 +1,10 @@
-"""Build observations for partitioner tests without running the engine."""
+"""Observations in the style of the paper's prototype, for solver tests (no engine)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from testbed.cluster import TOPOLOGY_GENERATORS, DeviceSpec
+from testbed.experiments.optimality_gap import CLUSTER_DEFAULTS, _parse_cluster, draw_cluster
 from testbed.model import get_cost_model, get_model
 from testbed.plan.network_view import NetworkView
 from testbed.plan.observation import DeviceState, Observation
@@ -15,23 +15,19 @@ def random_observation(seed: int, *, n_devices: int = 3, model: str = "paper-sma
                        n_layers: int = 1, preset: str = "paper", heads: int | None = None,
                        current=None, interval: int = 1, seq_len: int = 64,
                        memory_scale: float = 1.0, hosts_blocks: bool = False) -> Observation:
-    """A small random cluster in the style of the paper's prototype (log-normal compute and
-    memory, uniform link bandwidths), with the controller as device 0."""
+    """``n_devices`` random devices (the first, "ctl", is the controller) on a full mesh with uniform
+    bandwidths and 1 ms links, background load up to 30 %, as E1 draws them."""
     rng = np.random.default_rng(seed)
+    cluster = _parse_cluster({**CLUSTER_DEFAULTS, "latency": "1 ms"}, "<test>")
+    cluster["memory_median"] *= memory_scale
+    cluster["memory_min"] *= memory_scale
+    cluster["memory_max"] *= memory_scale
+    devices, topology, capacity = draw_cluster(cluster, n_devices - 1, rng)
     spec = get_model(model).with_overrides(n_layers=n_layers)
     if heads is not None:
         spec = spec.with_overrides(n_heads=heads, n_kv_heads=heads)
-    devices = []
-    for i in range(n_devices):
-        flops = float(np.clip(rng.lognormal(np.log(5e10), 1.0), 1e9, 5e11))
-        memory = float(np.clip(rng.lognormal(np.log(8e9), 0.7), 2e9, 3.2e10)) * memory_scale
-        devices.append(DeviceSpec(f"d{i}", "custom", flops, flops / 4, memory, 1.0, 1.0))
-    topology = TOPOLOGY_GENERATORS.get("full_mesh")(devices, 1e9, 1e-3)
-    capacity = {key: float(rng.uniform(0.05e9, 1e9)) for key in topology.links}
-    for (a, b) in list(capacity):
-        capacity[(b, a)] = capacity[(a, b)] if a < b else capacity[(b, a)]
     states = tuple(DeviceState(d, True, float(rng.uniform(0.7, 1.0)), 1.0) for d in devices)
     cost = get_cost_model(preset)
     work = step_work(cost, spec, DECODE, seq_len, seq_len // 2)
     return Observation(0.0, 2, work, spec, cost, states, NetworkView(topology, capacity),
-                       "d0", hosts_blocks, current, interval)
+                       "ctl", hosts_blocks, current, interval)

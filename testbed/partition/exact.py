@@ -22,7 +22,8 @@ with the usual ``x >= c * (p + q - 1)`` and big-M constraints. Variables per lay
     a[l]    >= 0      end of layer l's attention phase, from the layer's start (s)
     h[l]    >= 0      proj -> ffn transfer time (s)
   and r >= 0 (return to the controller), f[l,a,b] integers, z[a,b] binaries (pair a->b
-  carries a migration), m >= 0 (migration delay).
+  carries a migration), s[l,d] binaries (d sends rather than receives blocks of layer l:
+  a block cannot hop through a device), m >= 0 (migration delay).
 
 A time budget (``time_limit_s``) bounds the solve; when it runs out the best placement
 found is returned and the decision is flagged "not proven optimal" in the records
@@ -242,12 +243,20 @@ class Exact(Partitioner):
                         pair_bytes.setdefault((a, b), {})[f[layer, a, b]] = size["attn"]
                         pair_links.setdefault((a, b), []).append((f[layer, a, b], K))
             for d in devices:   # conservation: n = held - out + in
-                coefficients = {f[k]: -1 for k in f if k[0] == layer and k[1] == d}
-                coefficients.update({f[k]: 1 for k in f if k[0] == layer and k[2] == d})
+                outgoing = [f[k] for k in f if k[0] == layer and k[1] == d]
+                incoming = [f[k] for k in f if k[0] == layer and k[2] == d]
+                coefficients = {var: -1 for var in outgoing}
+                coefficients.update({var: 1 for var in incoming})
                 held = holders.get((layer, d), 0)
                 if d in cands:
                     coefficients[n[layer, d]] = -1
                 p.row(coefficients, -held, -held)
+                if outgoing and incoming:
+                    # a device either sends blocks of a layer or receives them, never both:
+                    # a block cannot hop through a device within one migration
+                    sends = p.var(("s", layer, d), 0, 1, integer=True)
+                    p.row({**{var: 1 for var in outgoing}, sends: -K}, upper=0)
+                    p.row({**{var: 1 for var in incoming}, sends: K}, upper=K)
             plan = current.layers[layer]
             for kind, old, var in (("proj", plan.proj, y), ("ffn", plan.ffn, g)):
                 for b in cands:
