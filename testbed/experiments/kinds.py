@@ -87,6 +87,47 @@ def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
     return 0
 
 
+@EXPERIMENT_KINDS.register("sweep")
+def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
+    import sys
+
+    from testbed.experiments.results import write_config
+    from testbed.experiments.scenario import scenario_from_dict
+    from testbed.experiments.summary import format_sweep_summary
+    from testbed.experiments.sweep import execute, expand, is_done, merge
+
+    name, runs = expand(data, source=source, quick=args.quick, full=args.full, seed=args.seed)
+    for run in runs:   # every grid point is checked before anything runs
+        scenario_from_dict(dict(run.scenario), source=source)
+    resolved = {**{k: v for k, v in data.items() if k not in ("quick", "full")},
+                "runs": [r.run_id for r in runs]}
+    out = _output_folder(args, name, resolved)
+    _writing(out)
+    write_config(out, resolved)
+    todo = [run for run in runs if not is_done(out, run)]
+    print(f"sweep {name}: {len(runs)} runs ({len(runs) - len(todo)} already done), "
+          f"results in {out}/", flush=True)
+    started = time.perf_counter()
+    failures = 0
+    for k, run in enumerate(todo, 1):
+        outcome = execute(run, out, source)
+        failures += outcome.startswith("error")
+        elapsed = time.perf_counter() - started
+        eta = elapsed / k * (len(todo) - k)
+        print(f"\r[{k}/{len(todo)}] {failures} failed, {elapsed:.0f} s elapsed, "
+              f"~{eta:.0f} s to go", end="", file=sys.stderr, flush=True)
+    if todo:
+        print(file=sys.stderr)
+    tables = merge(out, runs)
+    if not args.no_figures and "tokens" in tables:
+        from testbed.experiments.plots import plot_sweep
+        plot_sweep(tables, out, title=name)
+    if "summary" in tables:
+        print(format_sweep_summary(tables["summary"]))
+    print(f"\n{len(runs)} runs, {failures} failed this time; merged tables in {out}/")
+    return 0
+
+
 def run_file(path: str, args: argparse.Namespace) -> int:
     """Read ``path`` and run it as the kind its ``experiment:`` key names."""
     from testbed.cluster import config_values as cv

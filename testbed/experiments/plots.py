@@ -58,3 +58,76 @@ def plot_gaps(steps: pd.DataFrame, path: str | Path, *, title: str = "") -> Path
     fig.savefig(path.with_suffix(".pdf"))
     plt.close(fig)
     return path
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    fig.savefig(path.with_suffix(".pdf"))
+    plt.close(fig)
+    return path
+
+
+def _facet(tables: dict[str, pd.DataFrame]) -> str | None:
+    """The label column that tells a sweep's cases apart (``case`` first), if any."""
+    tokens = tables["tokens"]
+    for column in ["case"] + [c for c in tokens.columns if "." in c]:
+        if column in tokens.columns and tokens[column].nunique() > 1:
+            return column
+    return None
+
+
+def plot_latency_over_time(tokens: pd.DataFrame, path: str | Path, *, facet: str | None = None,
+                           title: str = "") -> Path:
+    """Per-token latency (ms) against token index per partitioner, mean and 95 % CI over
+    seeds; one panel per value of ``facet``."""
+    path = Path(path)
+    sns.set_theme(style="whitegrid", context="notebook")
+    data = tokens.assign(latency_ms=tokens.latency_s * 1e3)
+    panels = list(dict.fromkeys(data[facet])) if facet else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        part = data if panel is None else data[data[facet] == panel]
+        sns.lineplot(data=part, x="token", y="latency_ms", hue="partitioner",
+                     errorbar=("ci", 95), linewidth=1.0, ax=ax)
+        ax.set_yscale("log")
+        ax.set_xlabel("generated token")
+        ax.set_ylabel("per-token latency (ms, log scale)")
+        ax.set_title(f"{facet} = {panel}" if panel is not None else (title or ""))
+    if title and len(panels) > 1:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_memory_over_time(memory: pd.DataFrame, path: str | Path, *, facet: str | None = None,
+                          title: str = "") -> Path:
+    """Largest memory used on any device (GiB) against token index, per partitioner."""
+    path = Path(path)
+    sns.set_theme(style="whitegrid", context="notebook")
+    keys = [c for c in ("run_id", facet, "partitioner", "token") if c and c in memory.columns]
+    peak = memory.groupby(keys, sort=False).used_bytes.max().reset_index()
+    peak["peak_gib"] = peak.used_bytes / 2**30
+    panels = list(dict.fromkeys(peak[facet])) if facet else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        part = peak if panel is None else peak[peak[facet] == panel]
+        sns.lineplot(data=part, x="token", y="peak_gib", hue="partitioner",
+                     errorbar=("ci", 95), linewidth=1.0, ax=ax)
+        ax.set_xlabel("generated token")
+        ax.set_ylabel("memory of the fullest device (GiB)")
+        ax.set_title(f"{facet} = {panel}" if panel is not None else (title or ""))
+    if title and len(panels) > 1:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_sweep(tables: dict[str, pd.DataFrame], out: str | Path, *, title: str = "") -> list:
+    """The standard figures of a sweep: latency and memory over time."""
+    out = Path(out)
+    facet = _facet(tables)
+    paths = [plot_latency_over_time(tables["tokens"], out / "latency.png", facet=facet,
+                                    title=title)]
+    if "memory" in tables:
+        paths.append(plot_memory_over_time(tables["memory"], out / "memory.png", facet=facet,
+                                           title=title))
+    return paths

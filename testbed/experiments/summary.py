@@ -11,7 +11,8 @@ SUMMARY_COLUMNS = [
     "partitioner", "outcome", "tokens", "mean_latency_s", "p50_latency_s", "p95_latency_s",
     "ttft_s", "total_time_s", "compute_share", "comm_share", "migration_share",
     "recovery_share", "migrations",
-    "migration_bytes", "inference_bytes", "peak_memory_bytes", "oom_events",
+    "migration_bytes", "inference_bytes", "peak_memory_bytes", "peak_worker_memory_bytes",
+    "oom_events",
     "mean_decision_wall_s",
 ]
 
@@ -25,6 +26,8 @@ def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
         t = tokens[tokens.partitioner == label]
         f = flows[flows.partitioner == label]
         m = memory[memory.partitioner == label]
+        controller = scenario.topology.controller if scenario is not None else None
+        workers = m[m.device != controller]
         lat = t.latency_s.to_numpy(dtype=float)
         total = lat.sum()
         share = (lambda col: float(t[col].sum() / total)) if total > 0 else (lambda col: np.nan)
@@ -47,6 +50,8 @@ def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
             "migration_bytes": float(f[f.kind != "inference"].size_bytes.sum()),
             "inference_bytes": float(f[f.kind == "inference"].size_bytes.sum()),
             "peak_memory_bytes": float(m.used_bytes.max()) if len(m) else np.nan,
+            "peak_worker_memory_bytes": float(workers.used_bytes.max()) if len(workers)
+            else np.nan,
             "oom_events": int((tables["oom"].partitioner == label).sum()),
             "mean_decision_wall_s": float(decided.decision_wall_s.mean()) if len(decided)
             else np.nan,
@@ -94,3 +99,30 @@ def _t(seconds: float) -> str:
 
 def _pct(fraction: float) -> str:
     return "-" if not np.isfinite(fraction) else f"{100 * fraction:.0f}%"
+
+
+def format_sweep_summary(summary: pd.DataFrame) -> str:
+    """Mean over seeds of the main figures, per case / grid point and partitioner."""
+    keys = [c for c in summary.columns
+            if c not in SUMMARY_COLUMNS and c not in ("run_id", "seed")]
+    group = keys + ["partitioner"]
+    if "peak_worker_memory_bytes" not in summary.columns:   # results of an older version
+        summary = summary.assign(peak_worker_memory_bytes=summary.peak_memory_bytes)
+    stats = summary.groupby(group, sort=False).agg(
+        runs=("mean_latency_s", "size"), mean_latency_s=("mean_latency_s", "mean"),
+        p95_latency_s=("p95_latency_s", "mean"), migrations=("migrations", "mean"),
+        peak_memory_bytes=("peak_worker_memory_bytes", "mean"),
+        oom_events=("oom_events", "sum"))
+    widths = [max(len(k), *(len(str(v)) for v in summary[k])) for k in group]
+    lines = [" ".join(f"{k:<{w}}" for k, w in zip(group, widths)) +
+             f" {'runs':>4} {'mean':>10} {'p95':>10} {'moves':>7} {'peak mem*':>10} {'OOM':>5}"]
+    lines.append("-" * len(lines[0]))
+    for index, row in stats.iterrows():
+        index = index if isinstance(index, tuple) else (index,)
+        lines.append(" ".join(f"{str(v):<{w}}" for v, w in zip(index, widths)) +
+                     f" {int(row.runs):>4} {_t(row.mean_latency_s):>10} "
+                     f"{_t(row.p95_latency_s):>10}"
+                     f" {row.migrations:>7.1f} {format_bytes(row.peak_memory_bytes, 3):>10}"
+                     f" {int(row.oom_events):>5}")
+    lines.append("* peak memory of the fullest device other than the controller, mean over runs")
+    return "\n".join(lines)
