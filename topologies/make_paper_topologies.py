@@ -27,71 +27,14 @@ every run uses.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
+from testbed.cluster.tiered import draw_devices, draw_links, mesh  # noqa: E402
+
 SEED = 2505_02533  # the paper's arXiv number
-TIERS = (("cloud", 0.1, 4.0), ("regional", 0.3, 2.0), ("edge", 0.6, 1.0))
-MEMORY_MEDIAN_GB, MEMORY_SIGMA, MEMORY_CLIP_GB = 4.0, 0.5, (2.0, 64.0)
-COMPUTE_MEDIAN_FLOPS, COMPUTE_SIGMA, COMPUTE_CLIP_FLOPS = 2e10, 0.5, (1e9, 5e11)
-BYTES_PER_FLOP, MEM_BW_CLIP_GBPS = 0.25, (4.0, 200.0)
-# sorted pair of tiers -> (bandwidth range in Gbit/s, one-way latency range in ms)
-LINK_RANGES = {
-    ("cloud", "cloud"): ((10.0, 40.0), (1.0, 5.0)),
-    ("cloud", "regional"): ((1.0, 10.0), (5.0, 15.0)),
-    ("cloud", "edge"): ((0.05, 0.5), (10.0, 30.0)),
-    ("regional", "regional"): ((1.0, 10.0), (2.0, 10.0)),
-    ("edge", "regional"): ((0.1, 1.0), (2.0, 10.0)),
-    ("edge", "edge"): ((0.01, 1.0), (0.5, 5.0)),
-}
 OUT_DIR = Path(__file__).resolve().parent
-
-
-def tier_counts(n: int) -> dict[str, int]:
-    """How many devices of each tier among ``n`` (at least one cloud and one regional)."""
-    cloud = max(1, round(0.1 * n))
-    regional = max(1, round(0.3 * n))
-    return {"cloud": cloud, "regional": regional, "edge": n - cloud - regional}
-
-
-def draw_devices(rng: np.random.Generator, n: int) -> list[dict]:
-    """``n`` devices, cloud first, then regional, then edge; figures rounded."""
-    tiers = [tier for tier, count in tier_counts(n).items() for _ in range(count)]
-    factor = np.array([dict((t, f) for t, _, f in TIERS)[tier] for tier in tiers])
-    memory_gb = np.clip(rng.lognormal(math.log(MEMORY_MEDIAN_GB), MEMORY_SIGMA, n) * factor,
-                        *MEMORY_CLIP_GB)
-    flops = np.clip(rng.lognormal(math.log(COMPUTE_MEDIAN_FLOPS), COMPUTE_SIGMA, n) * factor,
-                    *COMPUTE_CLIP_FLOPS)
-    gflops = np.round(flops / 1e9, 1)
-    mem_bw_gbps = np.clip(np.round(BYTES_PER_FLOP * gflops, 1), *MEM_BW_CLIP_GBPS)
-    counters: dict[str, int] = {}
-    devices = []
-    for i, tier in enumerate(tiers):
-        index = counters[tier] = counters.get(tier, -1) + 1
-        devices.append({"name": f"{tier}{index}", "tier": tier,
-                        "memory_gb": round(float(memory_gb[i]), 2),
-                        "gflops": float(gflops[i]), "mem_bw_gbps": float(mem_bw_gbps[i])})
-    return devices
-
-
-def draw_links(rng: np.random.Generator, devices: list[dict],
-               pairs: list[tuple[int, int]]) -> list[dict]:
-    """Bandwidth (Mbit/s, 3 significant digits) and latency (ms, to 0.01 ms) per pair."""
-    links = []
-    for a, b in pairs:
-        tier_pair = tuple(sorted((devices[a]["tier"], devices[b]["tier"])))
-        (bw_low, bw_high), (lat_low, lat_high) = LINK_RANGES[tier_pair]
-        mbps = rng.uniform(bw_low, bw_high) * 1e3
-        ms = rng.uniform(lat_low, lat_high)
-        links.append({"a": devices[a]["name"], "b": devices[b]["name"],
-                      "mbps": float(f"{mbps:.3g}"), "ms": round(float(ms), 2)})
-    return links
-
-
-def mesh(indices: list[int]) -> list[tuple[int, int]]:
-    return [(a, b) for i, a in enumerate(indices) for b in indices[i + 1:]]
 
 
 def edge8(rng: np.random.Generator):
@@ -128,6 +71,7 @@ def cloud24(rng: np.random.Generator):
     """2 meshed clouds; 7 regional sites, each linked to both clouds and to the next site
     (ring); 15 edge devices spread over the sites, meshed within a site."""
     devices = draw_devices(rng, 24)
+    from testbed.cluster.tiered import tier_counts
     counts = tier_counts(24)
     cloud = list(range(counts["cloud"]))
     regional = list(range(len(cloud), len(cloud) + counts["regional"]))

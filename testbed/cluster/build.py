@@ -5,7 +5,11 @@ scenario file (``source``), then in the repository's ``topologies/`` directory.
 
 ``{generator: full_mesh, devices: [{name: a, device: jetson-orin-nano-8gb}, ...],
 bandwidth: "1 Gbit/s", latency: "0.5 ms"}`` plus the generator's own options (e.g. ``hub``
-for ``star``; ``name``, ``controller``). Error fields start with ``topology.``.
+for ``star``; ``name``, ``controller``).
+
+``{tiered: {n_devices: 25, seed: 7}}``: a random cloud/regional/edge cluster drawn as in
+the paper's prototype (:mod:`testbed.cluster.tiered`). Error fields start with
+``topology.``.
 """
 
 from __future__ import annotations
@@ -35,8 +39,29 @@ def build_topology(spec: dict, *, source: str | Path) -> Topology:
         return load_topology(find_topology_file(spec["file"], source=source))
     if "generator" in spec:
         return _generate(spec, source)
-    raise ConfigError("missing 'file' or 'generator'; expected one of them", source=source,
-                      field="topology")
+    if "tiered" in spec:
+        return _tiered(spec, source)
+    raise ConfigError("missing 'file', 'generator' or 'tiered'; expected one of them",
+                      source=source, field="topology")
+
+
+def _tiered(spec: dict, source: str) -> Topology:
+    """``{tiered: {n_devices: 25, seed: 7}}``: a random cloud/regional/edge cluster."""
+    from testbed.cluster.tiered import tiered_topology
+    cv.check_keys(spec, ("tiered",), source=source, field="topology")
+    options = cv.mapping(spec["tiered"], source=source, field="topology.tiered",
+                         what="{n_devices, seed}")
+    cv.check_keys(options, ("n_devices", "seed"), source=source, field="topology.tiered",
+                  required=("n_devices",))
+    n = options["n_devices"]
+    seed = options.get("seed", 0)
+    for key, value, low in (("n_devices", n, 2), ("seed", seed, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise bad_value(value, f"an integer >= {low}", source=source,
+                            field=f"topology.tiered.{key}")
+    topology = tiered_topology(n, seed)
+    topology.source = source
+    return topology
 
 
 def find_topology_file(value: object, *, source: str) -> Path:
