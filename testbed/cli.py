@@ -18,6 +18,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_file(args.scenario, args)
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from testbed.experiments.plots import plot_results
+    paths = plot_results(args.results)
+    for path in paths:
+        print(path)
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from testbed.model import catalog_frame
     frame = catalog_frame()
@@ -48,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also record every computation (jobs.csv)")
     run.add_argument("--no-figures", action="store_true", help="skip the PNG/PDF figures")
     run.set_defaults(func=_cmd_run)
+
+    plot = sub.add_parser("plot", help="draw the standard figures of a results folder")
+    plot.add_argument("results", help="a folder written by `testbed run` (run or sweep)")
+    plot.set_defaults(func=_cmd_plot)
 
     models = sub.add_parser("models", help="list the model catalog")
     models.set_defaults(func=_cmd_models)

@@ -23,7 +23,7 @@ from testbed.model import list_models
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "experiments" / "quickstart.yaml"
-WALL_COLUMNS = ("decision_wall_s", "mean_decision_wall_s")
+WALL_COLUMNS = ("decision_wall_s", "mean_decision_wall_s", "sim_wall_s")
 SUMMARY_REQUIRED = ("partitioner", "mean_latency_s", "p95_latency_s", "migrations", "oom_events")
 
 SMALL = """\

@@ -19,7 +19,7 @@ from testbed.experiments.seeding import component_rng, component_seed
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "experiments" / "quickstart.yaml"
-WALL_COLUMNS = ("decision_wall_s", "mean_decision_wall_s", "wall_s")
+WALL_COLUMNS = ("decision_wall_s", "mean_decision_wall_s", "wall_s", "sim_wall_s")
 COMPARED = ("tokens", "flows", "memory", "summary", "decisions", "migrations", "oom")
 
 # Blocking and live migrations, a fixed placement and a fading link, all in one small run.

@@ -60,6 +60,16 @@ def plot_gaps(steps: pd.DataFrame, path: str | Path, *, title: str = "") -> Path
     return path
 
 
+def _one_legend(axes) -> None:
+    """Keep one legend, outside the last panel, so that no line is hidden."""
+    axes = list(axes)
+    for ax in axes[:-1]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if axes[-1].get_legend() is not None:
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -94,6 +104,7 @@ def plot_latency_over_time(tokens: pd.DataFrame, path: str | Path, *, facet: str
         ax.set_xlabel("generated token")
         ax.set_ylabel("per-token latency (ms, log scale)")
         ax.set_title(f"{facet} = {panel}" if panel is not None else (title or ""))
+    _one_legend(axes[0])
     if title and len(panels) > 1:
         fig.suptitle(title)
     return _save(fig, path)
@@ -116,6 +127,7 @@ def plot_memory_over_time(memory: pd.DataFrame, path: str | Path, *, facet: str 
         ax.set_xlabel("generated token")
         ax.set_ylabel("memory of the fullest device (GiB)")
         ax.set_title(f"{facet} = {panel}" if panel is not None else (title or ""))
+    _one_legend(axes[0])
     if title and len(panels) > 1:
         fig.suptitle(title)
     return _save(fig, path)
@@ -131,3 +143,22 @@ def plot_sweep(tables: dict[str, pd.DataFrame], out: str | Path, *, title: str =
         paths.append(plot_memory_over_time(tables["memory"], out / "memory.png", facet=facet,
                                            title=title))
     return paths
+
+
+def plot_results(folder: str | Path) -> list[Path]:
+    """The standard figures of any results folder: a run, a sweep or a gap experiment."""
+    from testbed.errors import ConfigError
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError("not a results folder (expected a folder written by testbed run)",
+                          source=str(folder))
+    if (folder / "gap_steps.csv").is_file():
+        return [plot_gaps(pd.read_csv(folder / "gap_steps.csv"), folder / "gap.png",
+                          title=f"{folder.name}: per-step gap to the optimum")]
+    if not (folder / "tokens.csv").is_file():
+        raise ConfigError("has no tokens.csv or gap_steps.csv; expected a folder written by "
+                          "testbed run", source=str(folder))
+    tables = {"tokens": pd.read_csv(folder / "tokens.csv")}
+    if (folder / "memory.csv").is_file():
+        tables["memory"] = pd.read_csv(folder / "memory.csv")
+    return plot_sweep(tables, folder, title=folder.name)

@@ -49,12 +49,14 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
     started = time.perf_counter()
     per_table: dict[str, list[pd.DataFrame]] = {}
     outcomes: dict[str, str] = {}
+    wall: dict[str, float] = {}
     for i, spec in enumerate(scenario.partitioners):
         label = partitioner_label(spec)
         field_name = f"partitioners[{i}]"
         partitioner = make_partitioner(partitioner_spec(spec),
                                        seed=component_seed(scenario.seed, "partitioner", label),
                                        source=scenario.source, field=field_name)
+        sim_started = time.perf_counter()
         try:
             records = Simulation(sim_config(scenario, record_jobs=record_jobs),
                                  partitioner).run()
@@ -63,11 +65,13 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
             # unplaced): name the scenario file and the partitioner entry
             raise error.located(scenario.source, field_name) from None
         outcomes[label] = records.outcome
+        wall[label] = time.perf_counter() - sim_started
         for name, frame in records.frames().items():
             frame.insert(0, "partitioner", label)
             per_table.setdefault(name, []).append(frame)
     tables = {name: _concat(frames) for name, frames in per_table.items()}
     summary = summarise(tables, outcomes, scenario)
+    summary["sim_wall_s"] = summary.partitioner.map(wall)
     return RunResult(scenario, tables, summary, time.perf_counter() - started, outcomes)
 
 

@@ -104,7 +104,7 @@ def _pct(fraction: float) -> str:
 def format_sweep_summary(summary: pd.DataFrame) -> str:
     """Mean over seeds of the main figures, per case / grid point and partitioner."""
     keys = [c for c in summary.columns
-            if c not in SUMMARY_COLUMNS and c not in ("run_id", "seed")]
+            if c not in SUMMARY_COLUMNS and c not in ("run_id", "seed", "sim_wall_s")]
     group = keys + ["partitioner"]
     if "peak_worker_memory_bytes" not in summary.columns:   # results of an older version
         summary = summary.assign(peak_worker_memory_bytes=summary.peak_memory_bytes)

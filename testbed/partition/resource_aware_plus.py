@@ -1,8 +1,8 @@
 """``resource_aware_plus``: the paper's greedy start, then local search on the true objective.
 
 Starts from the ``resource_aware`` decision (keeping proj and ffn in place too, so that a
-steady state is not disturbed), and from the current placement when it still fits, and
-improves each by best-improvement local
+steady state is not disturbed), from the current placement when it still fits and from the
+whole model on the single fastest device that holds it, and improves each by best-improvement local
 search on what a decision is judged by (:func:`testbed.plan.delay.decision_cost_s`):
 ``decision_interval x token delay + migration delay`` from the current placement, with
 every device's memory respected. Moves, per layer:
@@ -25,7 +25,8 @@ import time
 
 import numpy as np
 
-from testbed.partition.base import PARTITIONERS, Partitioner
+from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
+from testbed.partition.single_device import SingleDevice
 from testbed.partition.resource_aware import ResourceAware
 from testbed.plan.counts import CountDelay, CountLayers
 from testbed.plan.delay import decision_cost_s
@@ -41,8 +42,10 @@ class ResourceAwarePlus(Partitioner):
     name = "resource_aware_plus"
 
     def __init__(self, seed=None, max_passes: int = 20, min_gain_s: float = 1e-9,
-                 time_budget_s: float | None = None, **greedy_options):
+                 time_budget_s: float | None = None, start_margin: float = 0.25,
+                 **greedy_options):
         super().__init__(seed)
+        self.start_margin = float(start_margin)
         greedy_options.setdefault("keep", "all")
         self.greedy = ResourceAware(seed=seed, migrate="forced", **greedy_options)
         self.max_passes, self.min_gain_s = max_passes, min_gain_s
@@ -50,11 +53,20 @@ class ResourceAwarePlus(Partitioner):
 
     def decide(self, obs: Observation) -> Placement:
         starts = [self.greedy.decide(obs)]
-        if obs.placement is not None and obs.placement != starts[0] and \
-                _still_fits(obs, obs.placement):
+        if obs.placement is not None and _still_fits(obs, obs.placement):
             starts.append(obs.placement)   # staying put is often the best start
+        try:   # and the whole model on one device is where layer-based methods start
+            starts.append(SingleDevice(seed=0).decide(obs))
+        except Infeasible:
+            pass
+        # search from the most promising start first; another start is searched too only
+        # if it begins within ``start_margin`` of the best result so far
+        ranked = sorted(((decision_cost_s(obs, p), k, p)
+                         for k, p in enumerate(dict.fromkeys(starts))))
         best, best_cost = None, np.inf
-        for start in starts:
+        for initial_cost, _, start in ranked:
+            if best is not None and initial_cost > best_cost * (1 + self.start_margin):
+                continue
             placement = self._search(obs, start)
             cost = decision_cost_s(obs, placement)
             if cost < best_cost:
