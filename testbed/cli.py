@@ -40,6 +40,43 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_traces(args: argparse.Namespace) -> int:
+    from testbed.traces import commands
+    options = commands.parse_options(args.option)
+    if args.traces_command == "show":
+        return commands.show(args.files, format=args.format, as_json=args.json, options=options)
+    if args.traces_command == "plot":
+        return commands.plot(args.files, output=args.output, format=args.format, options=options)
+    return commands.convert(args.file, to=args.to, output=args.output, format=args.format,
+                            options=options, unit=args.unit)
+
+
+def _add_traces(sub) -> None:
+    """``testbed traces show | plot | convert``."""
+    traces = sub.add_parser("traces", help="inspect, plot and convert bandwidth trace files")
+    actions = traces.add_subparsers(dest="traces_command", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--format", help="trace format (default: detected from the file)")
+    common.add_argument("--option", action="append", metavar="KEY=VALUE",
+                        help="reader option, e.g. 'window=100 ms' (mahimahi), 'gaps=zero' "
+                             "(oboe); repeatable")
+    show = actions.add_parser("show", parents=[common],
+                              help="duration, mean, percentiles and outage time per file")
+    show.add_argument("files", nargs="+", metavar="FILE")
+    show.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    plot = actions.add_parser("plot", parents=[common], help="capacity over time (PNG or PDF)")
+    plot.add_argument("files", nargs="+", metavar="FILE")
+    plot.add_argument("-o", "--output", required=True, help="figure file (.png or .pdf)")
+    convert = actions.add_parser("convert", parents=[common],
+                                 help="write a trace as CSV or as a SimGrid profile")
+    convert.add_argument("file", metavar="FILE")
+    convert.add_argument("--to", required=True, choices=("csv", "simgrid"))
+    convert.add_argument("-o", "--output", help="output file (default: standard output)")
+    convert.add_argument("--unit", default="bps", help="CSV rate unit: bps (default, exact), "
+                                                       "kbps, Mbps or Gbps")
+    traces.set_defaults(func=_cmd_traces)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="testbed",
@@ -65,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=_cmd_models)
     devices = sub.add_parser("devices", help="list the device catalog")
     devices.set_defaults(func=_cmd_devices)
+    _add_traces(sub)
     return parser
 
 

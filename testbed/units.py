@@ -19,7 +19,8 @@ from testbed.errors import ConfigError
 __all__ = [
     "UnitError", "parse_time", "parse_bytes", "parse_bitrate", "parse_byterate",
     "parse_flops", "parse_flop_rate", "parse_fraction", "format_time", "format_bytes",
-    "format_bitrate", "format_flop_rate", "BITS_PER_BYTE",
+    "format_bitrate", "format_flop_rate", "BITS_PER_BYTE", "rate_unit_factor",
+    "time_unit_factor",
 ]
 
 BITS_PER_BYTE = 8
@@ -147,6 +148,36 @@ def parse_fraction(value: object) -> float:
     if not 0.0 <= number <= 1.0:
         raise UnitError(f"got {value!r}; expected {expected}", value=value, expected=expected)
     return number
+
+
+def rate_unit_factor(unit: str, *, lowercase_bits: bool = False) -> float:
+    """Bit/s per one ``unit`` (a rate unit alone, e.g. ``"Mbit/s"``, ``"kbps"``, ``"B/s"``).
+
+    ``lowercase_bits`` also accepts an all-lowercase spelling, read as bits with the SI
+    prefix in any case (``"mbps"`` = Mbit/s, ``"gbit/s"`` = Gbit/s), as column names often
+    write it; bytes then need a capital ``B`` (``"MBps"``).
+    """
+    expected = "a rate unit such as 'bit/s', 'Mbit/s', 'kbps' or 'B/s'"
+    if not isinstance(unit, str):
+        raise UnitError(f"got {unit!r}; expected {expected}", value=unit, expected=expected)
+    text = unit.strip()
+    factor = _TABLES["rate"].get(text)
+    if factor is None and lowercase_bits and text and text == text.lower():
+        factor = _TABLES["rate"].get(text[0].upper() + text[1:])
+    if factor is None:
+        raise UnitError(f"got unknown rate unit {unit!r}; expected {expected}", value=unit,
+                        expected=expected)
+    return factor
+
+
+def time_unit_factor(unit: str) -> float:
+    """Seconds per one ``unit`` (a time unit alone, e.g. ``"s"``, ``"ms"``, ``"min"``)."""
+    expected = "a time unit such as 's', 'ms' or 'min'"
+    factor = _TABLES["time"].get(unit.strip()) if isinstance(unit, str) else None
+    if factor is None:
+        raise UnitError(f"got unknown time unit {unit!r}; expected {expected}", value=unit,
+                        expected=expected)
+    return factor
 
 
 def _format(value: float, unit: str, prefixes: dict[str, float], digits: int) -> str:

@@ -191,3 +191,22 @@ def test_rates_never_exceed_capacity_and_bytes_are_conserved(flows, caps, change
         # no flow can beat its path's best capacity
         assert r.end_s - r.start_s >= r.size_bytes * 8 / 1e8 * (1 - 1e-9)
         assert math.isfinite(r.end_s)
+
+
+def test_replayed_trace_with_outage_offset_and_loop_gives_the_exact_time():
+    from testbed.sim.network import replay_capacity
+    from testbed.traces.replay import replay
+    from testbed.traces.series import Series
+
+    # 8 Mbit/s for 1 s, an outage of 0.5 s, 8 Mbit/s again; loops every 2 s.
+    trace = Series((0.0, 1.0, 1.5), (8e6, 0.0, 8e6), loop_period_s=2.0, unit="bit/s")
+    shifted = replay(trace, offset_s=0.5, loop=True)   # starts half a second in
+    env, net = make({"a": 8e6, "b": 8e6})
+    net.set_capacity(("a", "x"), shifted.value_at(0.0))
+    env.process(replay_capacity(env, net, ("a", "x"), shifted))
+    done = net.transfer("a", "b", 3e6)   # 24 Mbit
+    env.run(until=done)
+    # sending 0-0.5 s (4 Mbit), outage 0.5-1.0, sending 1.0-2.5 s (12 Mbit: the loop
+    # wraps at 1.5 s), outage 2.5-3.0, sending 3.0-4.0 s (8 Mbit): done at 4.0 s
+    assert done.value.end_s == pytest.approx(4.0, rel=1e-12)
+    assert done.value.stalled_s == pytest.approx(1.0, rel=1e-12)

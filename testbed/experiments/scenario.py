@@ -37,6 +37,8 @@ from testbed.errors import ConfigError, bad_value
 from testbed.model import ModelSpec, get_cost_model, get_model, load_hf_config
 from testbed.model.cost import CostModel
 from testbed.experiments.device_dynamics import DeviceDynamics, parse_devices
+from testbed.experiments.seeding import component_rng
+from testbed.traces.config import trace_from_config
 from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
 
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
@@ -45,7 +47,7 @@ TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topol
 WORKLOAD_KEYS = ("prompt_tokens", "generate_tokens", "decision_interval")
 MIGRATION_KEYS = ("mode", "weights_preloaded", "cache_recovery")
 CONTROLLER_KEYS = ("device", "hosts_blocks")
-LINK_KEYS = ("a", "b", "bandwidth", "both_directions")
+LINK_KEYS = ("a", "b", "bandwidth", "trace", "both_directions")
 DEFAULTS = {
     "seed": 0,
     "cost": "decode",
@@ -128,7 +130,8 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
     cost = _cost(resolved["cost"], source)
     topology = _topology(resolved["topology"], source)
     resolved["topology"] = _portable_topology(resolved["topology"], source)
-    topology = _links(resolved["links"], topology, source)
+    topology = _links(resolved["links"], topology, source, seed_value)
+    resolved["links"] = _portable_links(resolved["links"], base_dir)
 
     workload = cv.mapping(resolved["workload"], source=source, field="workload",
                           what="prompt_tokens, generate_tokens, decision_interval")
@@ -261,27 +264,51 @@ def _portable_topology(value: object, source: str) -> object:
     return {**spec, "file": str(path)}
 
 
-def _links(entries: object, topology: Topology, source: str) -> Topology:
-    """Attach capacity series (or constant overrides) to link directions."""
+def _links(entries: object, topology: Topology, source: str, seed: int) -> Topology:
+    """Attach capacity series (a ``bandwidth`` series or constant, or a ``trace``) to link
+    directions."""
     if not isinstance(entries, list):
         raise bad_value(entries, "a list of {a, b, bandwidth}", source=source, field="links")
     for i, entry in enumerate(entries):
         field = f"links[{i}]"
         entry = cv.mapping(entry, source=source, field=field, what="{a, b, bandwidth}")
-        cv.check_keys(entry, LINK_KEYS, source=source, field=field,
-                      required=("a", "b", "bandwidth"))
+        cv.check_keys(entry, LINK_KEYS, source=source, field=field, required=("a", "b"))
+        if ("bandwidth" in entry) == ("trace" in entry):
+            raise bad_value(sorted(entry), "exactly one of 'bandwidth' or 'trace'",
+                            source=source, field=field)
         a, b = entry["a"], entry["b"]
         if (a, b) not in topology.links:
             raise ConfigError(f"got link {a!r} -> {b!r}, which the topology does not have",
                               source=source, field=field, value=(a, b))
-        capacity, series = _capacity(entry["bandwidth"], source=source,
-                                     field=f"{field}.bandwidth")
+        if "trace" in entry:
+            capacity, series = None, trace_from_config(
+                entry["trace"], source=source, field=f"{field}.trace",
+                base_dir=Path(source).parent if not source.startswith("<") else Path.cwd(),
+                rng_for=lambda field=field: component_rng(seed, "trace", field))
+        else:
+            capacity, series = _capacity(entry["bandwidth"], source=source,
+                                         field=f"{field}.bandwidth")
         both = _boolean(entry.get("both_directions", False), source,
                         f"{field}.both_directions")
         for src, dst in ((a, b), (b, a)) if both else ((a, b),):
             topology = topology.with_link_series(src, dst, series) if series is not None \
                 else topology.with_link_capacity(src, dst, capacity)
     return topology
+
+
+def _portable_links(entries: object, base_dir: Path) -> object:
+    """Link entries with relative trace files made absolute when they were found next to
+    the scenario, so that the resolved config re-runs from its results folder."""
+    if not isinstance(entries, list):
+        return entries
+    out = copy.deepcopy(entries)
+    for entry in out:
+        trace = entry.get("trace") if isinstance(entry, dict) else None
+        if isinstance(trace, dict) and isinstance(trace.get("file"), str):
+            path = Path(trace["file"])
+            if not path.is_absolute() and (base_dir / path).exists():
+                trace["file"] = str((base_dir / path).resolve())
+    return out
 
 
 def _check_partitioners(entries: list, source: str) -> None:

@@ -28,7 +28,6 @@ The run ends after ``generate_tokens`` tokens; :meth:`Simulation.run` returns th
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -44,7 +43,7 @@ from testbed.plan.observation import DeviceState, Observation
 from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
 from testbed.sim.compute import ComputeQueue
-from testbed.sim.network import Network
+from testbed.sim.network import Network, replay_capacity
 from testbed.sim.pipeline import ForwardPass
 from testbed.sim.records import (DecisionEvent, MemorySample, MigrationRecord, OomEvent,
                                  Records, TokenRecord)
@@ -122,7 +121,7 @@ class Simulation:
         self.network.records = self.records.flows
         for key, link in topo.links.items():
             if link.series is not None and not link.series.is_constant:
-                self.env.process(self._replay(key, link.series))
+                self.env.process(replay_capacity(self.env, self.network, key, link.series))
         self.placement: Placement | None = None
         self._live: _LiveMigration | None = None
         self._incoming_bytes: dict[str, float] = {}
@@ -130,16 +129,6 @@ class Simulation:
         self._work_cache: dict[tuple[str, int, int], StepWork] = {}
 
     # ------------------------------------------------------------------ helpers
-    def _replay(self, key, series: Series):
-        """Apply a capacity series to one link direction for as long as the run lasts."""
-        env = self.env
-        while True:
-            nxt = series.next_change_s(env.now)
-            if math.isinf(nxt):
-                return
-            yield env.timeout(nxt - env.now)
-            self.network.set_capacity(key, series.value_at(env.now))
-
     def _work(self, phase: str, seq_len: int, generated: int) -> StepWork:
         key = (phase, seq_len, generated)
         work = self._work_cache.get(key)

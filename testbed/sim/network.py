@@ -322,3 +322,15 @@ class Network:
         done._ok = True
         done._value = record
         self.env.schedule(done, delay=flow.latency_s)
+
+
+def replay_capacity(env: simpy.Environment, network: Network, resource: Resource, series):
+    """A SimPy process: set ``resource``'s capacity to ``series`` (bit/s) at each of its
+    breakpoints, for as long as the simulation runs (``series`` is a
+    :class:`testbed.traces.series.Series`)."""
+    while True:
+        nxt = series.next_change_s(env.now)
+        if math.isinf(nxt):
+            return
+        yield env.timeout(nxt - env.now)
+        network.set_capacity(resource, series.value_at(env.now))

@@ -5,6 +5,12 @@
 last value holds, unless ``loop_period_s`` is set, in which case the pattern over
 ``[0, loop_period_s)`` repeats forever. The unit of the values is the user's (bit/s for a
 link capacity, a fraction in [0, 1] for device availability) and is stated by ``unit``.
+
+``duration_s`` (optional) is how long the recorded trace lasts: the end of its last
+sample. It changes nothing in replay (the last value still holds after it); it is what
+statistics, looping and scaling refer to. :func:`trace_duration_s` gives it with a
+default when unset: the loop period if looping, else the last time plus the last sample
+interval (for a single point: its time, usually 0 s).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ class Series:
     loop_period_s: float | None = None
     unit: str = ""
     provenance: str = ""
+    duration_s: float | None = None
 
     def __post_init__(self):
         times = tuple(float(t) for t in self.times_s)
@@ -49,6 +56,19 @@ class Series:
             raise ConfigError(f"got loop period {self.loop_period_s!r} s; expected a period "
                               f"longer than the last point at {times[-1]!r} s",
                               source=self.provenance or None, value=self.loop_period_s)
+        if self.duration_s is not None:
+            duration = self.duration_s
+            if not (isinstance(duration, (int, float)) and math.isfinite(duration)
+                    and duration > times[-1]):
+                raise ConfigError(f"got duration {duration!r} s; expected a duration longer "
+                                  f"than the last point at {times[-1]!r} s",
+                                  source=self.provenance or None, value=duration)
+            period = self.loop_period_s
+            if period is not None and abs(duration - period) > 1e-9 * max(1.0, period):
+                raise ConfigError(f"got duration {duration!r} s with loop period {period!r} s; "
+                                  "expected the two to be equal",
+                                  source=self.provenance or None, value=duration)
+            object.__setattr__(self, "duration_s", float(duration))
 
     @classmethod
     def constant(cls, value: float, unit: str = "", provenance: str = "") -> "Series":
@@ -87,9 +107,10 @@ class Series:
         return base + self.loop_period_s
 
     def mean(self, duration_s: float | None = None) -> float:
-        """Time-weighted mean over ``[0, duration_s)`` (default: one period / up to last point)."""
+        """Time-weighted mean over ``[0, duration_s)`` (default: one period, else ``duration_s``
+        when set, else up to the last point)."""
         if duration_s is None:
-            duration_s = self.loop_period_s or self.times_s[-1]
+            duration_s = self.loop_period_s or self.duration_s or self.times_s[-1]
             if duration_s == 0:
                 return self.values[0]
         total, t = 0.0, 0.0
@@ -101,4 +122,17 @@ class Series:
 
     def scaled(self, factor: float) -> "Series":
         return Series(self.times_s, tuple(v * factor for v in self.values), self.loop_period_s,
-                      self.unit, self.provenance)
+                      self.unit, self.provenance, self.duration_s)
+
+
+def trace_duration_s(series: Series) -> float:
+    """How long ``series`` lasts as a trace (s): its loop period, else its ``duration_s``,
+    else its last time plus its last sample interval (for a single point: its time)."""
+    if series.loop_period_s is not None:
+        return series.loop_period_s
+    if series.duration_s is not None:
+        return series.duration_s
+    times = series.times_s
+    if len(times) < 2:
+        return times[-1]
+    return times[-1] + (times[-1] - times[-2])
