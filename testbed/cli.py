@@ -26,6 +26,22 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from testbed.emulation.support import EmulationUnavailable
+    from testbed.emulation.validate import validate_mininet
+    out = args.out or str(Path("results") / Path(args.scenario).stem / "validate-mininet")
+    try:
+        result = validate_mininet(args.scenario, out, quick=args.quick, full=args.full,
+                                  seed=args.seed)
+    except EmulationUnavailable as error:
+        print(f"testbed: error: cannot run the Mininet backend here: {error}", file=sys.stderr)
+        return 3
+    if args.check:
+        from testbed.emulation.validate import targets_met
+        return 0 if targets_met(result.table) else 1
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from testbed.model import catalog_frame
     frame = catalog_frame()
@@ -92,11 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", action="store_true",
                      help="also record every computation (jobs.csv)")
     run.add_argument("--no-figures", action="store_true", help="skip the PNG/PDF figures")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a scenario key, e.g. workload.generate_tokens=16 or "
+                          "links.0.trace.file=PATH (repeatable)")
     run.set_defaults(func=_cmd_run)
 
     plot = sub.add_parser("plot", help="draw the standard figures of a results folder")
     plot.add_argument("results", help="a folder written by `testbed run` (run or sweep)")
     plot.set_defaults(func=_cmd_plot)
+
+    validate = sub.add_parser("validate", help="run a scenario on the simulator and on an "
+                              "emulated network, and report how far apart they are")
+    validate.add_argument("backend", choices=["mininet"], help="the emulation backend")
+    validate.add_argument("scenario", help="scenario YAML file")
+    validate.add_argument("--out", help="results folder (default: "
+                          "results/<scenario file>/validate-mininet)")
+    validate.add_argument("--seed", type=int, help="override the scenario's seed")
+    validate.add_argument("--quick", action="store_true",
+                          help="apply the scenario's 'quick' settings")
+    validate.add_argument("--full", action="store_true",
+                          help="apply the scenario's 'full' settings")
+    validate.add_argument("--check", action="store_true",
+                          help="exit with status 1 if the accuracy targets are not met")
+    validate.set_defaults(func=_cmd_validate)
 
     models = sub.add_parser("models", help="list the model catalog")
     models.set_defaults(func=_cmd_models)

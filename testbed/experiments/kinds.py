@@ -128,6 +128,27 @@ def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def apply_sets(data: dict, assignments: list[str], *, source: str) -> dict:
+    """``--set a.b=VALUE`` overrides (VALUE read as YAML: numbers, lists, strings)."""
+    import yaml
+
+    from testbed.experiments.sweep import set_dotted
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"got {text!r}; expected KEY=VALUE such as "
+                              "workload.generate_tokens=16", source=source, field="--set")
+        try:
+            parsed = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            parsed = value
+        try:
+            data = set_dotted(data, key, parsed)
+        except ConfigError as error:
+            raise error.located(source, "--set") from None
+    return data
+
+
 def run_file(path: str, args: argparse.Namespace) -> int:
     """Read ``path`` and run it as the kind its ``experiment:`` key names."""
     from testbed.cluster import config_values as cv
@@ -135,6 +156,7 @@ def run_file(path: str, args: argparse.Namespace) -> int:
 
     source = str(path)
     data = cv.mapping(read_yaml(path), source=source, field=None, what="a scenario")
+    data = apply_sets(data, getattr(args, "set", None) or [], source=source)
     kind = data.get("experiment", "simulate")
     handler = EXPERIMENT_KINDS.get(kind, source=source, field="experiment")
     return handler(data, source, args)

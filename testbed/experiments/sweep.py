@@ -50,15 +50,28 @@ class SweepRun:
 
 
 def set_dotted(data: dict, key: str, value: object) -> dict:
-    """``data`` with ``a.b.c`` set to ``value`` (intermediate mappings created)."""
+    """``data`` with ``a.b.c`` set to ``value`` (mappings created on the way; a number
+    indexes into a list, e.g. ``links.0.trace.file``)."""
     out = copy.deepcopy(data)
     node = out
     parts = key.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"cannot set {key!r}: {part!r} is not a mapping", field=key)
-    node[parts[-1]] = copy.deepcopy(value)
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"cannot set {key!r}: {part!r} is not an index of a list of "
+                                  f"{len(node)}", field=key)
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"cannot set {key!r}: {parts[depth - 1]!r} is not a mapping",
+                              field=key)
+        if last:
+            node[part] = copy.deepcopy(value)
+        else:
+            if isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                node = node[part]
     return out
 
 
@@ -184,3 +197,20 @@ def merge(out: Path, runs: list[SweepRun]) -> dict[str, pd.DataFrame]:
     if not failed.empty:
         failed.to_csv(out / "failures.csv", index=False)
     return tables
+
+
+def load_runs_table(out: str | Path, name: str) -> pd.DataFrame:
+    """One table (e.g. ``flows``, not merged by default for its size) of every finished
+    run of the sweep in ``out``, with the runs' labels as columns."""
+    frames = []
+    for folder in sorted((Path(out) / "runs").iterdir()):
+        path = folder / f"{name}.csv"
+        if not (folder / "DONE").is_file() or not path.is_file():
+            continue
+        frame = pd.read_csv(path)
+        labels = pd.read_csv(folder / "labels.csv").iloc[0].to_dict()
+        for column, value in reversed(list(labels.items())):
+            frame.insert(0, column, value)
+        frame.insert(0, "run_id", folder.name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,0 +1,43 @@
+"""Derived figures computed from the tidy tables (no simulation here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def migration_interference(flows: pd.DataFrame, keys: list[str] | None = None) -> pd.DataFrame:
+    """How much migrations slow the inference transfers they overlap with.
+
+    For every inference flow: its achieved rate (bytes over its fluid time, latency
+    excluded) and whether a migration flow was in flight at the same time. Returns, per
+    group of ``keys`` (default: partitioner), the number of inference flows that overlapped
+    a migration, the mean duration of overlapping and of other inference flows (s), and the
+    ratio of their mean achieved rates (below 1 when migrations take capacity away).
+    """
+    keys = keys or ["partitioner"]
+    rows = []
+    for group, part in flows.groupby(keys, sort=False):
+        group = group if isinstance(group, tuple) else (group,)
+        infer = part[part.kind == "inference"]
+        moving = part[part.kind != "inference"]
+        starts = np.sort(moving.start_s.to_numpy())
+        ends = moving.fluid_end_s.to_numpy()[np.argsort(moving.start_s.to_numpy())]
+        overlap = np.zeros(len(infer), dtype=bool)
+        for k, (s, e) in enumerate(zip(infer.start_s.to_numpy(), infer.fluid_end_s.to_numpy())):
+            before = np.searchsorted(starts, e, side="left")   # migrations started before e
+            overlap[k] = bool(before) and bool((ends[:before] > s).any())
+        fluid = (infer.fluid_end_s - infer.start_s).to_numpy()
+        rate = np.where(fluid > 0, infer.size_bytes.to_numpy() * 8 / np.maximum(fluid, 1e-15),
+                        np.nan)
+        duration = (infer.end_s - infer.start_s).to_numpy()
+        rows.append({**dict(zip(keys, group)),
+                     "inference_flows": int(len(infer)),
+                     "overlapping": int(overlap.sum()),
+                     "mean_s_overlapping": float(duration[overlap].mean()) if overlap.any()
+                     else np.nan,
+                     "mean_s_alone": float(duration[~overlap].mean()) if (~overlap).any()
+                     else np.nan,
+                     "rate_ratio": float(np.nanmean(rate[overlap]) / np.nanmean(rate[~overlap]))
+                     if overlap.any() and (~overlap).any() else np.nan})
+    return pd.DataFrame(rows)
