@@ -26,7 +26,8 @@ PAPER.md. At each decision, from the instantaneous state only:
 5. Migrations (``migrate="beneficial"``, default): an attention block moves only when its
    device can no longer hold it (memory, or the device is down), or when moving it to
    the best other device saves more inference delay over the decision interval than its
-   migration takes. ``migrate="forced"`` moves blocks only when they must.
+   migration takes; a proj or ffn block that step 3 put elsewhere goes back to its device
+   by the same rule. ``migrate="forced"`` moves blocks only when they must.
 
 The same rules as for every method apply: the controller hosts blocks only when the
 scenario allows it; capacities are what is free now.
@@ -91,10 +92,10 @@ class ResourceAware(Partitioner):
             else:
                 todo.append(block)
         state.place_all(todo)
-        placement = state.placement()
         if current is not None and self.migrate == "beneficial":
-            placement = _beneficial_moves(obs, placement, state)
-        return placement
+            _keep_unless_worth_moving(obs, state)
+            return _beneficial_moves(obs, state.placement(), state)
+        return state.placement()
 
     def terms(self, compute: np.ndarray, memory: np.ndarray, comm: np.ndarray) -> np.ndarray:
         if self.score == "max":
@@ -219,6 +220,48 @@ class _State:
 
     def placement(self) -> Placement:
         return Placement(self.obs.model, [self.names[self.where[b]] for b in self.obs.blocks])
+
+
+def _keep_unless_worth_moving(obs: Observation, state: _State) -> None:
+    """A proj or ffn block re-placed on another device goes back to where it was, if that
+    device can still hold it, unless the move saves more inference delay over the decision
+    interval than the migration takes (the paper's "keep migration + inference delay low")."""
+    fast = state.fast
+    current = obs.placement
+    layers = fast.from_placement(state.placement())
+    for block in obs.blocks:
+        if block.kind == "attn" or block not in state.where:
+            continue
+        old = current.device_of(block)
+        new = state.names[state.where[block]]
+        if old == new or old not in state.index:
+            continue
+        state.take(block)
+        if not state.can_keep(block, old):
+            state.put(block, new)
+            continue
+        where = layers.proj if block.kind == "proj" else layers.ffn
+        hit = [block.layer] + ([block.layer + 1] if block.kind == "ffn" and
+                               block.layer + 1 < len(where) else [])
+
+        def delay(device: str) -> float:
+            where[block.layer] = fast.index[device]
+            src = [fast.controller] + list(layers.ffn[:-1])
+            total = sum(fast.layer_s(layers.counts[k], layers.proj[k], layers.ffn[k], src[k])
+                        for k in hit)
+            if block.kind == "ffn" and block.layer + 1 == len(where):
+                total += fast.x_ret[fast.index[device]]
+            return total
+
+        i, j = fast.index[old], fast.index[new]
+        move_s = fast.lat[i, j] + obs.migration_bytes(block) * BITS_PER_BYTE * \
+            fast.sec_per_bit[i, j]
+        gain = obs.decision_interval * (delay(old) - delay(new))
+        if gain > move_s:
+            state.put(block, new)
+        else:
+            state.put(block, old)
+            where[block.layer] = i
 
 
 def _beneficial_moves(obs: Observation, placement: Placement, state: _State) -> Placement:
