@@ -41,7 +41,7 @@ import pandas as pd
 from testbed.cluster import TOPOLOGY_GENERATORS, DeviceSpec
 from testbed.cluster import config_values as cv
 from testbed.errors import ConfigError, bad_value
-from testbed.experiments.scenario import deep_merge
+from testbed.experiments.scenario import deep_merge, with_setting
 from testbed.experiments.seeding import component_rng, component_seed
 from testbed.model import get_cost_model, get_model
 from testbed.partition import Infeasible, make_partitioner
@@ -87,14 +87,7 @@ class GapSpec:
 def load_gap_spec(data: dict, *, source: str, quick: bool = False, full: bool = False,
                   seed: int | None = None) -> GapSpec:
     cv.check_keys(data, TOP_KEYS, source=source, field=None, required=("settings",))
-    for flag, key in ((quick, "quick"), (full, "full")):
-        if flag:
-            if key not in data:
-                raise ConfigError(f"--{key} given but the spec has no '{key}' section",
-                                  source=source, field=key)
-            data = deep_merge(data, cv.mapping(data[key], source=source, field=key,
-                                               what="overrides"))
-    data = {k: v for k, v in data.items() if k not in ("quick", "full")}
+    data = with_setting(data, source=source, quick=quick, full=full)
     defaults = {"seed": 0, "presets": ["paper", "decode"], "seeds": 10, "steps": 20,
                 "prompt_tokens": 64, "cluster": CLUSTER_DEFAULTS, "exact": {"time_limit": "10 s"},
                 "partitioners": ["resource_aware", "resource_aware_plus", "round_robin"]}

@@ -97,6 +97,18 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
+def with_setting(data: dict, *, source: str, quick: bool = False, full: bool = False) -> dict:
+    """``data`` with its ``quick`` (or ``full``) section merged in, both sections dropped."""
+    for flag, key in ((quick, "quick"), (full, "full")):
+        if flag:
+            if key not in data:
+                raise ConfigError(f"--{key} given but the file has no '{key}' section",
+                                  source=source, field=key)
+            data = deep_merge(data, cv.mapping(data[key], source=source, field=key,
+                                               what="overrides of the file's keys"))
+    return {k: v for k, v in data.items() if k not in ("quick", "full")}
+
+
 def load_scenario(path: str | Path, *, quick: bool = False, full: bool = False,
                   seed: int | None = None) -> Scenario:
     """Read and check a scenario file; ``quick``/``full`` apply its named overrides."""
@@ -109,15 +121,7 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
                        full: bool = False, seed: int | None = None) -> Scenario:
     cv.check_keys(data, TOP_KEYS, source=source, field=None,
                   required=("model", "topology"))
-    for flag, key in ((quick, "quick"), (full, "full")):
-        if flag:
-            overrides = data.get(key)
-            if overrides is None:
-                raise ConfigError(f"--{key} given but the scenario has no '{key}' section",
-                                  source=source, field=key)
-            cv.mapping(overrides, source=source, field=key, what="overrides of scenario keys")
-            data = deep_merge(data, overrides)
-    data = {k: v for k, v in data.items() if k not in ("quick", "full")}
+    data = with_setting(data, source=source, quick=quick, full=full)
     resolved = deep_merge(DEFAULTS, data)
     if seed is not None:
         resolved["seed"] = seed

@@ -34,7 +34,7 @@ import pandas as pd
 from testbed.cluster import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.results import run_id as hash_run
-from testbed.experiments.scenario import deep_merge
+from testbed.experiments.scenario import deep_merge, with_setting
 
 SWEEP_KEYS = ("grid", "seeds")
 MERGED_TABLES = ("summary", "tokens", "migrations", "memory", "oom", "decisions")
@@ -78,13 +78,7 @@ def set_dotted(data: dict, key: str, value: object) -> dict:
 def expand(data: dict, *, source: str, quick: bool = False, full: bool = False,
            seed: int | None = None) -> tuple[str, list[SweepRun]]:
     """The sweep's name and its runs, in a stable order."""
-    for flag, key in ((quick, "quick"), (full, "full")):
-        if flag:
-            if key not in data:
-                raise ConfigError(f"--{key} given but the sweep has no '{key}' section",
-                                  source=source, field=key)
-            data = deep_merge(data, cv.mapping(data[key], source=source, field=key,
-                                               what="overrides"))
+    data = with_setting(data, source=source, quick=quick, full=full)
     base = {k: v for k, v in data.items()
             if k not in SWEEP_KEYS + ("experiment", "quick", "full")}
     name = base.get("name", Path(source).stem)

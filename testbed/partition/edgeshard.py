@@ -82,11 +82,9 @@ def layers_that_fit(budget_bytes: float, layer_bytes: float, n_layers: int) -> i
     return n
 
 
-@PARTITIONERS.register("edgeshard")
-class EdgeShard(Partitioner):
-    """Whole layers in contiguous ranges, one range per device, minimum token latency."""
-
-    name = "edgeshard"
+class StaticLayerBased(Partitioner):
+    """A layer-based method: decided once, kept while its devices are candidates and it
+    fits (``max_memory_fraction`` of each device's memory); subclasses give :meth:`plan`."""
 
     def __init__(self, seed=None, max_memory_fraction: float = 1.0):
         super().__init__(seed)
@@ -95,6 +93,19 @@ class EdgeShard(Partitioner):
     def decide(self, obs: Observation) -> Placement:
         if keeps_current(obs, self.fraction):
             return obs.placement
+        return self.plan(obs)
+
+    def plan(self, obs: Observation) -> Placement:
+        raise NotImplementedError
+
+
+@PARTITIONERS.register("edgeshard")
+class EdgeShard(StaticLayerBased):
+    """Whole layers in contiguous ranges, one range per device, minimum token latency."""
+
+    name = "edgeshard"
+
+    def plan(self, obs: Observation) -> Placement:
         n_layers, layer_bytes = obs.model.n_layers, layer_memory_bytes(obs)
         if not obs.candidates:
             raise Infeasible("no device is up to host blocks")

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import math
 
-from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
-from testbed.partition.edgeshard import check_fraction, keeps_current
+from testbed.partition.base import PARTITIONERS, Infeasible
+from testbed.partition.edgeshard import StaticLayerBased
 from testbed.plan.delay import estimate_token_delay
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
@@ -54,18 +54,12 @@ def share(total: int, weights: list[float], caps: list[int]) -> list[int] | None
 
 
 @PARTITIONERS.register("galaxy")
-class Galaxy(Partitioner):
+class Galaxy(StaticLayerBased):
     """Attention split over device groups by compute, proj and ffn on the group's fastest."""
 
     name = "galaxy"
 
-    def __init__(self, seed=None, max_memory_fraction: float = 1.0):
-        super().__init__(seed)
-        self.fraction = check_fraction(max_memory_fraction)
-
-    def decide(self, obs: Observation) -> Placement:
-        if keeps_current(obs, self.fraction):
-            return obs.placement
+    def plan(self, obs: Observation) -> Placement:
         names = list(obs.candidates)
         if not names:
             raise Infeasible("no device is up to host blocks")
