@@ -27,7 +27,9 @@ PAPER.md. At each decision, from the instantaneous state only:
    device can no longer hold it (memory, or the device is down), or when moving it to
    the best other device saves more inference delay over the decision interval than its
    migration takes; a proj or ffn block that step 3 put elsewhere goes back to its device
-   by the same rule. ``migrate="forced"`` moves blocks only when they must.
+   by the same rule (``replace_proj_ffn=True`` skips that rule: proj and ffn go wherever
+   step 3 puts them at every decision, the prototype's literal step 1).
+   ``migrate="forced"`` moves blocks only when they must.
 
 The same rules as for every method apply: the controller hosts blocks only when the
 scenario allows it; capacities are what is free now.
@@ -60,8 +62,9 @@ class ResourceAware(Partitioner):
                  weights: tuple[float, float, float] = (0.4, 0.3, 0.3),
                  compute_budget_s: float = 1.0, headroom: float = 0.1,
                  backtrack_limit: int = 100, migrate: str = "beneficial",
-                 keep: str = "attn"):
+                 keep: str = "attn", replace_proj_ffn: bool = False):
         super().__init__(seed)
+        self.replace_proj_ffn = bool(replace_proj_ffn)
         if keep not in KEEP:
             raise ConfigError(f"got keep {keep!r}; expected one of {', '.join(KEEP)}",
                               field="keep", value=keep)
@@ -93,7 +96,8 @@ class ResourceAware(Partitioner):
                 todo.append(block)
         state.place_all(todo)
         if current is not None and self.migrate == "beneficial":
-            _keep_unless_worth_moving(obs, state)
+            if not self.replace_proj_ffn:
+                _keep_unless_worth_moving(obs, state)
             return _beneficial_moves(obs, state.placement(), state)
         return state.placement()
 
