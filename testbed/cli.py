@@ -1,4 +1,4 @@
-"""The ``testbed`` command line: run scenarios, list the catalogs.
+"""The ``testbed`` command line: run scenarios and sweeps, list the catalogs.
 
 Bad input is reported on one line (file, field, value, what was expected) with exit
 status 2 and no traceback.
@@ -18,6 +18,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_file(args.scenario, args)
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from testbed.experiments.kinds import sweep_file
+    return sweep_file(args.sweep, args)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected an integer >= 1")
+    return value
+
+
+def _cpu_count() -> int:
+    import os
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from testbed.experiments.plots import plot_results
     paths = plot_results(args.results)
@@ -32,7 +55,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     out = args.out or str(Path("results") / Path(args.scenario).stem / "validate-mininet")
     try:
         result = validate_mininet(args.scenario, out, quick=args.quick, full=args.full,
-                                  seed=args.seed)
+                                  seed=args.seed, queueing=args.queue)
     except EmulationUnavailable as error:
         print(f"testbed: error: cannot run the Mininet backend here: {error}", file=sys.stderr)
         return 3
@@ -111,7 +134,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a scenario key, e.g. workload.generate_tokens=16 or "
                           "links.0.trace.file=PATH (repeatable)")
+    run.add_argument("--timeline", metavar="OUT.json",
+                     help="also write a Chrome/Perfetto trace of the run (open it in "
+                          "ui.perfetto.dev): a track per device and per link")
+    run.add_argument("--gantt", metavar="OUT.png",
+                     help="also draw a Gantt chart of a few tokens (devices and links)")
+    run.add_argument("--gantt-tokens", type=_positive_int, default=3, metavar="N",
+                     help="decode tokens in the Gantt chart (default: 3)")
     run.set_defaults(func=_cmd_run)
+
+    sweep = sub.add_parser("sweep", help="run a sweep file's grid in parallel, resumably, "
+                           "and merge the results")
+    sweep.add_argument("sweep", help="sweep YAML file (experiment: sweep) or a scenario")
+    sweep.add_argument("--jobs", "-j", dest="workers", type=_positive_int,
+                       default=_cpu_count(), metavar="N",
+                       help="local worker processes (default: one per CPU; 1 runs in this "
+                            "process)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on this Dask distributed scheduler (e.g. tcp://host:8786) "
+                            "instead; needs the 'distributed' extra")
+    sweep.add_argument("--out", help="results folder (default: results/<name>/<hash>)")
+    sweep.add_argument("--seed", type=int, help="run only this seed")
+    sweep.add_argument("--quick", action="store_true", help="apply the file's 'quick' settings")
+    sweep.add_argument("--full", action="store_true", help="apply the file's 'full' settings")
+    sweep.add_argument("--no-figures", action="store_true", help="skip the PNG/PDF figures")
+    sweep.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a key of the file, e.g. workload.generate_tokens=16 "
+                            "(repeatable)")
+    sweep.set_defaults(func=_cmd_sweep, jobs=False)
 
     plot = sub.add_parser("plot", help="draw the standard figures of a results folder")
     plot.add_argument("results", help="a folder written by `testbed run` (run or sweep)")
@@ -128,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="apply the scenario's 'quick' settings")
     validate.add_argument("--full", action="store_true",
                           help="apply the scenario's 'full' settings")
+    validate.add_argument("--queue", choices=["fair", "fifo"], default="fair",
+                          help="queues of the emulated links: per-flow fair (default, as the "
+                               "simulator assumes) or one drop-tail FIFO")
     validate.add_argument("--check", action="store_true",
                           help="exit with status 1 if the accuracy targets are not met")
     validate.set_defaults(func=_cmd_validate)

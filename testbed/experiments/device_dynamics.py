@@ -62,7 +62,7 @@ def parse_devices(entries: object, topology: Topology, seed: int, *,
                 taken = _fraction_series(entry["background"], seed, device, "background",
                                          source=source, field=f"{where}.background")
                 dynamics.avail[device] = Series(taken.times_s,
-                                                tuple(1.0 - v for v in taken.values),
+                                                (1.0 - np.asarray(taken.values)).tolist(),
                                                 taken.loop_period_s, "fraction",
                                                 f"{source}: {where}.background")
             if "memory_taken" in entry:
@@ -91,8 +91,8 @@ def _fraction_series(value: object, seed: int, device: str, stream: str, *, sour
                                field=f"{field}.duration", what="duration")
         count = max(int(np.ceil(duration / step)), 1)
         draws = component_rng(seed, "devices", device, stream).uniform(0.0, top, size=count)
-        times = tuple(k * step for k in range(count))
-        return Series(times, tuple(draws), count * step, "fraction", f"{source}: {field}")
+        times = (np.arange(count) * step).tolist()   # k * step, as floats
+        return Series(times, draws.tolist(), count * step, "fraction", f"{source}: {field}")
     if "points" not in spec:
         raise ConfigError("missing; give 'points' or 'uniform'", source=source,
                           field=f"{field}.points")

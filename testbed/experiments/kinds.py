@@ -2,7 +2,9 @@
 
 - ``simulate``: run the scenario with each partitioner (:mod:`.runner`);
 - ``optimality_gap``: per-step cost of each partitioner against the exact optimum
-  (:mod:`.optimality_gap`).
+  (:mod:`.optimality_gap`);
+- ``sweep``: a grid of scenarios and seeds, resumable (:mod:`.sweep`); ``testbed sweep``
+  runs the same kind in parallel.
 
 Each kind is a function ``(data, source, args) -> exit status`` registered by name.
 """
@@ -46,7 +48,8 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
           f"devices ({scenario.topology.name}), {scenario.prompt_tokens}-token prompt, "
           f"{scenario.generate_tokens} tokens, a decision every {scenario.decision_interval} "
           f"token(s), {scenario.migration_mode} migration, seed {scenario.seed}", flush=True)
-    result = run_scenario(scenario, record_jobs=args.jobs)
+    timeline, gantt = getattr(args, "timeline", None), getattr(args, "gantt", None)
+    result = run_scenario(scenario, record_jobs=bool(args.jobs or timeline or gantt))
     out = Path(args.out) if args.out else default_out_dir(result)
     try:
         write_results(result, out, figures=not args.no_figures)
@@ -55,6 +58,16 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
                           source=str(out), field="--out") from None
     print(format_summary(result.summary, result.tables["memory"]))
     print(f"\nsimulated in {format_time(result.wall_s, 3)}; results in {out}/")
+    if timeline:
+        from testbed.experiments.timeline import write_trace
+        print(f"timeline (Chrome/Perfetto trace) in {write_trace(result, timeline)}")
+    if gantt:
+        from testbed.experiments.plots import plot_gantt
+        from testbed.experiments.timeline import timeline_slices
+        path = plot_gantt(timeline_slices(result.tables, scenario.topology), gantt,
+                          tokens=getattr(args, "gantt_tokens", 3) or 3,
+                          title=f"{scenario.name}: {scenario.model.name}")
+        print(f"Gantt chart in {path}")
     return 0
 
 
@@ -64,6 +77,7 @@ def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
                                                     run_gap_experiment, summarise_gaps)
     from testbed.experiments.results import write_config, write_meta
 
+    _single_run_options(args, "an optimality-gap experiment")
     spec = load_gap_spec(data, source=source, quick=args.quick, full=args.full, seed=args.seed)
     out = _output_folder(args, spec.name, spec.resolved)
     _writing(out)
@@ -89,14 +103,22 @@ def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
 
 @EXPERIMENT_KINDS.register("sweep")
 def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
+    """Every run of the grid not done yet, then the merged tables. ``args.workers`` (local
+    processes) and ``args.scheduler`` (a Dask address) come from ``testbed sweep``;
+    ``testbed run`` of a sweep file runs serially in this process."""
     import sys
 
+    from testbed.experiments.progress import Progress
     from testbed.experiments.results import write_config
     from testbed.experiments.scenario import scenario_from_dict
     from testbed.experiments.summary import format_sweep_summary
-    from testbed.experiments.sweep import execute, expand, is_done, merge
+    from testbed.experiments.sweep import (clean_partial, expand, is_done, merge, store,
+                                           unique_runs)
+    from testbed.experiments.sweep_backends import describe, run_outputs
 
+    _single_run_options(args, "a sweep")
     name, runs = expand(data, source=source, quick=args.quick, full=args.full, seed=args.seed)
+    runs = unique_runs(runs)
     for run in runs:   # every grid point is checked before anything runs
         scenario_from_dict(dict(run.scenario), source=source)
     resolved = {**{k: v for k, v in data.items() if k not in ("quick", "full")},
@@ -104,20 +126,27 @@ def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
     out = _output_folder(args, name, resolved)
     _writing(out)
     write_config(out, resolved)
+    clean_partial(out)
     todo = [run for run in runs if not is_done(out, run)]
+    workers = getattr(args, "workers", 1) or 1
+    scheduler = getattr(args, "scheduler", None)
     print(f"sweep {name}: {len(runs)} runs ({len(runs) - len(todo)} already done), "
-          f"results in {out}/", flush=True)
-    started = time.perf_counter()
-    failures = 0
-    for k, run in enumerate(todo, 1):
-        outcome = execute(run, out, source)
-        failures += outcome.startswith("error")
-        elapsed = time.perf_counter() - started
-        eta = elapsed / k * (len(todo) - k)
-        print(f"\r[{k}/{len(todo)}] {failures} failed, {elapsed:.0f} s elapsed, "
-              f"~{eta:.0f} s to go", end="", file=sys.stderr, flush=True)
-    if todo:
-        print(file=sys.stderr)
+          f"{describe(len(todo), workers=workers, scheduler=scheduler)}; results in {out}/",
+          flush=True)
+    # relative paths in the scenario start from the sweep file, in any worker's folder
+    outputs = run_outputs(todo, str(Path(source).resolve()), workers=workers,
+                          scheduler=scheduler)
+    progress = Progress(len(todo), stream=sys.stderr)
+    failures = lost = 0
+    try:
+        for run, output in outputs:
+            if output is None:
+                lost += 1
+            else:
+                failures += store(out, run, output).startswith("error")
+            progress.update(failed=output is None or output.outcome != "ok")
+    finally:
+        progress.close()
     tables = merge(out, runs)
     if not args.no_figures and "tokens" in tables:
         from testbed.experiments.plots import plot_sweep
@@ -125,7 +154,19 @@ def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
     if "summary" in tables:
         print(format_sweep_summary(tables["summary"]))
     print(f"\n{len(runs)} runs, {failures} failed this time; merged tables in {out}/")
+    if lost:
+        print(f"testbed: {lost} run(s) lost with their worker; run the sweep again to do them",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def _single_run_options(args: argparse.Namespace, what: str) -> None:
+    """``--timeline`` and ``--gantt`` draw one scenario's run, not ``what``."""
+    for option in ("timeline", "gantt"):
+        if getattr(args, option, None):
+            raise ConfigError(f"applies to a single scenario (experiment: simulate), not to "
+                              f"{what}", field=f"--{option}")
 
 
 def apply_sets(data: dict, assignments: list[str], *, source: str) -> dict:
@@ -149,14 +190,31 @@ def apply_sets(data: dict, assignments: list[str], *, source: str) -> dict:
     return data
 
 
-def run_file(path: str, args: argparse.Namespace) -> int:
-    """Read ``path`` and run it as the kind its ``experiment:`` key names."""
+def read_experiment(path: str, args: argparse.Namespace) -> tuple[dict, str]:
+    """The file's mapping with the ``--set`` overrides applied, and its name."""
     from testbed.cluster import config_values as cv
     from testbed.cluster.yaml_reader import read_yaml
 
     source = str(path)
     data = cv.mapping(read_yaml(path), source=source, field=None, what="a scenario")
-    data = apply_sets(data, getattr(args, "set", None) or [], source=source)
+    return apply_sets(data, getattr(args, "set", None) or [], source=source), source
+
+
+def run_file(path: str, args: argparse.Namespace) -> int:
+    """Read ``path`` and run it as the kind its ``experiment:`` key names."""
+    data, source = read_experiment(path, args)
     kind = data.get("experiment", "simulate")
     handler = EXPERIMENT_KINDS.get(kind, source=source, field="experiment")
     return handler(data, source, args)
+
+
+def sweep_file(path: str, args: argparse.Namespace) -> int:
+    """``testbed sweep``: run ``path`` as a sweep (a plain scenario is a sweep of one point
+    per seed)."""
+    data, source = read_experiment(path, args)
+    kind = data.get("experiment", "simulate")
+    if kind not in ("sweep", "simulate"):
+        raise ConfigError(f"got {kind!r}; testbed sweep runs sweep files (experiment: sweep) "
+                          f"and scenarios; run this one with testbed run", source=source,
+                          field="experiment", value=kind)
+    return EXPERIMENT_KINDS.get("sweep")(data, source, args)

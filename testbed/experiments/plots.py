@@ -162,3 +162,102 @@ def plot_results(folder: str | Path) -> list[Path]:
     if (folder / "memory.csv").is_file():
         tables["memory"] = pd.read_csv(folder / "memory.csv")
     return plot_sweep(tables, folder, title=folder.name)
+
+
+#: Gantt bar colours: computations in blues and greens, transfers in warm colours.
+GANTT_COLOURS = {
+    "attn": "#1f77b4", "proj": "#17becf", "ffn": "#2ca02c", "lm_head": "#7f7f7f",
+    "inference": "#ff7f0e", "migration": "#d62728", "migration-delta": "#e377c2",
+    "recovery": "#8c564b", "migrated block": "#9467bd",
+}
+
+
+def _gantt_window(slices: pd.DataFrame, tokens: int, first: int | None) -> tuple | None:
+    """(start ns, end ns, token slices) of ``tokens`` tokens from ``first`` (default: the
+    first decode token)."""
+    spans = slices[slices.track_kind == "tokens"].sort_values("token")
+    if spans.empty:
+        return None
+    if first is None:
+        decode = spans[[args.get("phase") == "decode" for args in spans.args]]
+        first = int(decode.token.iloc[0]) if not decode.empty else int(spans.token.iloc[0])
+    chosen = spans[(spans.token >= first) & (spans.token < first + tokens)]
+    if chosen.empty:
+        return None
+    return int(chosen.start_ns.min()), int(chosen.end_ns.max()), chosen
+
+
+def plot_gantt(slices: pd.DataFrame, path: str | Path, *, tokens: int = 3,
+               first: int | None = None, partitioners: list[str] | None = None,
+               title: str = "") -> Path:
+    """Gantt chart of a few tokens: one row per device and per link direction busy in the
+    window, bars for block computations (coloured by block kind) and transfers (by flow
+    kind) plus migrations; time in ms from the window's start; one panel per partitioner.
+
+    ``slices`` come from :func:`testbed.experiments.timeline.timeline_slices`; the window
+    is ``tokens`` tokens from token ``first`` (default: the first decode token)."""
+    from matplotlib.patches import Patch
+
+    from testbed.experiments.timeline import assign_lanes
+
+    path = Path(path)
+    names = partitioners or list(dict.fromkeys(slices.partitioner))
+    panels = []
+    for name in names:
+        part = slices[slices.partitioner == name]
+        window = _gantt_window(part, tokens, first)
+        if window is None:
+            continue
+        start, end, spans = window
+        busy = part[(part.track_kind != "tokens") & (part.end_ns >= start)
+                    & (part.start_ns <= end)].copy()
+        busy["start_ns"] = busy.start_ns.clip(lower=start)
+        busy["end_ns"] = busy.end_ns.clip(upper=end)
+        busy = busy.sort_values(["order", "start_ns", "end_ns"], kind="stable",
+                                ignore_index=True)
+        busy["lane"] = assign_lanes(busy)
+        panels.append((name, start, spans, busy))
+    sns.set_theme(style="whitegrid", context="notebook")
+    heights = [max(2.0, 0.32 * max(1, busy.track.nunique()) + 1.2) for *_, busy in panels] \
+        or [2.0]
+    fig, axes = plt.subplots(len(heights), 1, figsize=(11, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights}, layout="constrained")
+    used: dict[str, str] = {}   # kinds drawn -> colour (for the legend)
+    for ax, (name, start, spans, busy) in zip(axes[:, 0], panels):
+        rows = busy.drop_duplicates(["order", "track"])[["order", "track", "track_kind"]]
+        rows = rows.sort_values("order", kind="stable").reset_index(drop=True)
+        position = {track: i for i, track in enumerate(rows.track)}
+        n_lanes = busy.groupby("track").lane.max().add(1).to_dict()
+        for row in busy.itertuples(index=False):
+            kind = "migrated block" if row.track_kind == "migrations" else row.name
+            colour = GANTT_COLOURS.get(kind, "#bcbd22")
+            used[kind] = colour
+            lanes = n_lanes[row.track]
+            height = 0.8 / lanes
+            bottom = position[row.track] - 0.4 + row.lane * height
+            ax.broken_barh([((row.start_ns - start) / 1e6, (row.end_ns - row.start_ns) / 1e6)],
+                           (bottom, height * 0.9), facecolors=colour, linewidth=0)
+        for span in spans.itertuples(index=False):
+            x = (span.start_ns - start) / 1e6
+            ax.axvline(x, color="black", linestyle=":", linewidth=0.9)
+            ax.text(x, -0.5, f" token {span.token}", fontsize=8, va="bottom", ha="left")
+        devices = (rows.track_kind == "device").sum()
+        if 0 < devices < len(rows):
+            ax.axhline(devices - 0.5, color="grey", linewidth=0.8)
+        labels = [("link " + t.replace("->", " → ")) if k == "link" else t
+                  for t, k in zip(rows.track, rows.track_kind)]
+        ax.set_yticks(range(len(rows)), labels, fontsize=8)
+        ax.set_ylim(len(rows) - 0.5, -1.2)
+        ax.set_xlim(0, (spans.end_ns.max() - start) / 1e6)
+        ax.set_xlabel("time since the window's first token started (ms)")
+        ax.set_title(f"partitioner: {name}", fontsize=10, loc="left", pad=4)
+        ax.grid(axis="y", visible=False)
+    if used:
+        handles = [Patch(facecolor=colour, label=kind) for kind, colour in
+                   GANTT_COLOURS.items() if kind in used]
+        axes[0, 0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                          frameon=False, fontsize=8, title="bars", title_fontsize=9)
+    fig.suptitle(title or "Gantt chart")
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path

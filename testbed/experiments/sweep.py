@@ -16,6 +16,10 @@ Every run's resolved scenario is hashed into its ``run_id``; its results go to
 that failed leaves an ``error.txt`` instead of stopping the sweep. At the end the runs'
 tables are merged into ``OUT/<table>.csv`` with one column per grid key, ``case`` and
 ``seed``.
+
+A run is computed by :func:`compute` (in this process, a pool worker or a Dask worker,
+see :mod:`.sweep_backends`), which returns its files; :func:`store` writes them, always
+in the process that drives the sweep, so a killed sweep leaves no half-written run.
 """
 
 from __future__ import annotations
@@ -120,6 +124,18 @@ def expand(data: dict, *, source: str, quick: bool = False, full: bool = False,
     return name, runs
 
 
+def unique_runs(runs: list[SweepRun]) -> list[SweepRun]:
+    """``runs`` without repeats of a ``run_id`` (two grid points that resolve to the same
+    scenario are one run), first occurrence kept."""
+    seen: set[str] = set()
+    out = []
+    for run in runs:
+        if run.run_id not in seen:
+            seen.add(run.run_id)
+            out.append(run)
+    return out
+
+
 def run_folder(out: Path, run: SweepRun) -> Path:
     return out / "runs" / run.run_id
 
@@ -128,18 +144,27 @@ def is_done(out: Path, run: SweepRun) -> bool:
     return (run_folder(out, run) / "DONE").is_file()
 
 
-def execute(run: SweepRun, out: Path, source: str, *, figures: bool = False) -> str:
-    """Run one point and write its folder atomically; returns "ok" or the error text."""
+@dataclass(frozen=True)
+class RunOutput:
+    """What one run produced: ``"ok"`` or the error text, and its files (name -> bytes)."""
+
+    outcome: str
+    files: dict[str, bytes]
+
+
+def compute(run: SweepRun, source: str, *, figures: bool = False) -> RunOutput:
+    """Run one point in a private temporary folder and return its files.
+
+    Everything comes from ``run.scenario`` (its seed included) and ``source`` (where
+    relative paths start): any process, pool worker or Dask worker gives the same bytes.
+    A failed run is an outcome (``error: ...``, with ``error.txt`` and ``traceback.txt``),
+    never an exception."""
     from testbed.experiments.results import write_results
     from testbed.experiments.runner import run_scenario
     from testbed.experiments.scenario import scenario_from_dict
 
-    final = run_folder(out, run)
-    if (final / "DONE").is_file():
-        return "skipped"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{run.run_id}.", dir=final.parent))
-    try:
+    with tempfile.TemporaryDirectory(prefix=f"testbed-run-{run.run_id}-") as tmp:
+        scratch = Path(tmp)
         try:
             scenario = scenario_from_dict(copy.deepcopy(run.scenario), source=source)
             result = run_scenario(scenario)
@@ -150,18 +175,51 @@ def execute(run: SweepRun, out: Path, source: str, *, figures: bool = False) -> 
         except Exception:  # a failed run is a record, not the end of the sweep
             outcome = "error: " + traceback.format_exc(limit=3).strip().splitlines()[-1]
             (scratch / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        (scratch / "labels.csv").write_text(pd.DataFrame([run.labels]).to_csv(index=False),
-                                            encoding="utf-8")
-        if outcome != "ok":
-            (scratch / "error.txt").write_text(outcome + "\n", encoding="utf-8")
-        (scratch / "DONE").write_text(outcome + "\n", encoding="utf-8")
+        files = {path.name: path.read_bytes() for path in sorted(scratch.iterdir())
+                 if path.is_file()}
+    files["labels.csv"] = pd.DataFrame([run.labels]).to_csv(index=False).encode("utf-8")
+    if outcome != "ok":
+        files["error.txt"] = (outcome + "\n").encode("utf-8")
+    return RunOutput(outcome, files)
+
+
+def store(out: Path, run: SweepRun, output: RunOutput) -> str:
+    """Write the run's folder atomically (a temporary folder beside it, the files, the
+    ``DONE`` marker last, then a rename); returns the run's outcome."""
+    final = run_folder(out, run)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{run.run_id}.", dir=final.parent))
+    try:
+        for name, data in output.files.items():
+            (scratch / name).write_bytes(data)
+        (scratch / "DONE").write_text(output.outcome + "\n", encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
         os.replace(scratch, final)
     finally:
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
-    return outcome
+    return output.outcome
+
+
+def execute(run: SweepRun, out: Path, source: str, *, figures: bool = False) -> str:
+    """Run one point and write its folder atomically; returns "ok", the error text, or
+    "skipped" if it was already done."""
+    if is_done(out, run):
+        return "skipped"
+    return store(out, run, compute(run, source, figures=figures))
+
+
+def clean_partial(out: Path) -> int:
+    """Remove the temporary folders that an interrupted sweep left in ``OUT/runs/`` (a
+    sweep killed while writing a run); returns how many. One sweep per folder at a time."""
+    runs = out / "runs"
+    if not runs.is_dir():
+        return 0
+    stale = [path for path in runs.iterdir() if path.name.startswith(".") and path.is_dir()]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)
 
 
 def merge(out: Path, runs: list[SweepRun]) -> dict[str, pd.DataFrame]:

@@ -1,0 +1,111 @@
+"""Every benchmark figure with its target, one line each::
+
+    <name>=<value> target=<target> ok|MISS
+
+- ``sim_tokens_per_s``: Llama-3-8B over 8 devices, constant links, each layer's K/V
+  groups over 4 devices (:mod:`sim_speed`'s ``heads-4`` placement), simulated tokens per
+  wall-clock second;
+- ``sim_traced_tokens_per_s``: the same 8 devices with a bandwidth trace on every link
+  (real ones when ``../shared/traces`` is present) and ``resource_aware`` deciding before
+  every token (:mod:`traced_speed`);
+- ``resource_aware_ms``, ``resource_aware_plus_ms``, ``exact_5x8_s``, ``exact_8x32_s``:
+  decision times (:mod:`decision_time`);
+- ``peak_rss_mb``: peak resident set size (MB) of a 25-device, 1000-token run
+  (:mod:`peak_memory`), in a child process, read with
+  ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``;
+- ``large_run_s``: wall time of a 48-device, 500-step run with the paper preset
+  (:mod:`large_run`).
+
+Exits 0 whatever the figures are (a figure that could not be measured prints ``nan``
+and MISS, with the reason on stderr).
+
+    python benchmarks/run_all.py
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS (MB) of :mod:`peak_memory` run in a child process (the first child this
+    process starts, so the children's maximum is its own)."""
+    subprocess.run([sys.executable, str(HERE / "peak_memory.py")], check=True,
+                   stdout=subprocess.DEVNULL, cwd=HERE.parent)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024   # KiB on Linux
+
+
+def constant_links() -> float:
+    import sim_speed
+    return sim_speed.measure(4, 500)[0]
+
+
+def traced_links() -> float:
+    import traced_speed
+    rate, kind = traced_speed.measure(100, "resource_aware")
+    print(f"# sim_traced_tokens_per_s: {kind} traces", file=sys.stderr)
+    return rate
+
+
+def decision_times() -> dict[str, float]:
+    import decision_time
+    return decision_time.measure_all(10)
+
+
+def large_run() -> float:
+    import large_run as module
+    return module.measure(500)
+
+
+# name -> (how to measure it (a figure, or a dict of figures), ">=" or "<=", target)
+FIGURES: list[tuple[str, Callable[[], object], str, float]] = [
+    ("peak_rss_mb", peak_rss_mb, "<=", 300.0),
+    ("sim_tokens_per_s", constant_links, ">=", 500.0),
+    ("sim_traced_tokens_per_s", traced_links, ">=", 100.0),
+    ("resource_aware_ms", decision_times, "<=", 50.0),
+    ("resource_aware_plus_ms", decision_times, "<=", 50.0),
+    ("exact_5x8_s", decision_times, "<=", 1.0),
+    ("exact_8x32_s", decision_times, "<=", 10.0),
+    ("large_run_s", large_run, "<=", 60.0),
+]
+ORDER = ["sim_tokens_per_s", "sim_traced_tokens_per_s", "resource_aware_ms",
+         "resource_aware_plus_ms", "exact_5x8_s", "exact_8x32_s", "peak_rss_mb",
+         "large_run_s"]
+
+
+def line(name: str, value: float, sense: str, target: float) -> str:
+    met = math.isfinite(value) and (value >= target if sense == ">=" else value <= target)
+    return f"{name}={value:.3f} target={sense}{target:g} {'ok' if met else 'MISS'}"
+
+
+def main() -> int:
+    measured: dict[Callable, object] = {}
+    values: dict[str, float] = {}
+    for name, how, _, _ in FIGURES:   # peak memory first: see peak_rss_mb
+        if how not in measured:
+            try:
+                measured[how] = how()
+            except Exception:
+                print(f"# {name}: could not measure:\n{traceback.format_exc()}",
+                      file=sys.stderr)
+                measured[how] = math.nan
+        result = measured[how]
+        values[name] = float(result.get(name, math.nan) if isinstance(result, dict)
+                             else result)
+    specs = {name: (sense, target) for name, _, sense, target in FIGURES}
+    for name in ORDER:
+        print(line(name, values[name], *specs[name]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The validation figure: simulated against emulated times, log-log, with y = x."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _panel(ax, frame: pd.DataFrame, hue: str | None, title: str, what: str) -> None:
+    if frame.empty:
+        ax.set_title(f"{title} (none)")
+        return
+    sim_ms, emu_ms = frame.sim_s * 1e3, frame.emu_s * 1e3
+    groups = frame.groupby(hue) if hue else [("", frame)]
+    for name, part in groups:
+        ax.scatter(part.sim_s * 1e3, part.emu_s * 1e3, s=10, alpha=0.6,
+                   label=str(name) if hue else None)
+    positive = np.concatenate([sim_ms[sim_ms > 0], emu_ms[emu_ms > 0]])
+    low, high = positive.min() / 1.5, positive.max() * 1.5
+    ax.plot([low, high], [low, high], color="black", linewidth=1, label="y = x")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_xlabel(f"simulated {what} (ms)")
+    ax.set_ylabel(f"emulated {what} (ms, Mininet)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def plot_validation(transfers: pd.DataFrame, tokens: pd.DataFrame, path: str | Path,
+                    *, title: str = "") -> Path:
+    """Two panels: per-transfer time (by bottleneck link kind), per-token latency (by
+    partitioner)."""
+    path = Path(path)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    real = transfers[transfers.size_bytes > 0] if not transfers.empty else transfers
+    _panel(axes[0], real, "link_kind" if not real.empty else None, "per-transfer time",
+           "transfer time")
+    _panel(axes[1], tokens, "partitioner" if "partitioner" in tokens else None,
+           "per-token latency", "token latency")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
