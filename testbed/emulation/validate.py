@@ -16,6 +16,8 @@ simulated compute times), ``capacity_changes.csv`` (when each ``tc`` change was 
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import platform
 import time
@@ -115,8 +117,10 @@ def _corrected(scenario: Scenario, run: SimulatedRun, plan, emulated, topology):
     }
     out = {}
     for name, options in variants.items():
-        again = simulate(sim_config(scenario), ReplayPartitioner(run.decisions), run.label,
-                         **options)
+        # each correction is applied to the line-rate model (goodput factor 1), whatever
+        # the scenario's own network.goodput_factor is
+        line_rate = dataclasses.replace(sim_config(scenario), goodput_factor=1.0)
+        again = simulate(line_rate, ReplayPartitioner(run.decisions), run.label, **options)
         size_of = wire_bytes if name == "headers" else float
         transfers = join_transfers(plan, again.records.flows, emulated.tables["transfers"],
                                    topology, size_of=size_of)

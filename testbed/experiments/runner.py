@@ -41,7 +41,8 @@ def sim_config(scenario: Scenario, *, record_jobs: bool = False) -> SimConfig:
         controller_hosts_blocks=scenario.controller_hosts_blocks,
         avail_compute=scenario.dynamics.avail, avail_mem=scenario.dynamics.avail,
         memory_taken=scenario.dynamics.memory_taken, failures=scenario.dynamics.failures,
-        cache_recovery=scenario.cache_recovery, record_jobs=record_jobs)
+        cache_recovery=scenario.cache_recovery, goodput_factor=scenario.goodput_factor,
+        record_jobs=record_jobs)
 
 
 def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:

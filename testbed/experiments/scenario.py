@@ -42,8 +42,8 @@ from testbed.traces.config import trace_from_config
 from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
 
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
-            "devices", "workload", "migration", "controller", "partitioners", "quick", "full",
-            "notes")
+            "devices", "network", "workload", "migration", "controller", "partitioners", "quick",
+            "full", "notes")
 WORKLOAD_KEYS = ("prompt_tokens", "generate_tokens", "decision_interval")
 MIGRATION_KEYS = ("mode", "weights_preloaded", "cache_recovery")
 CONTROLLER_KEYS = ("device", "hosts_blocks")
@@ -56,6 +56,7 @@ DEFAULTS = {
     "migration": {"mode": "blocking", "weights_preloaded": False,
                   "cache_recovery": "recompute"},
     "controller": {"hosts_blocks": False},
+    "network": {"goodput_factor": 1.0},
     "partitioners": ["single_device", "round_robin"],
 }
 
@@ -80,6 +81,7 @@ class Scenario:
     source: str
     dynamics: DeviceDynamics = dataclasses.field(default_factory=DeviceDynamics)
     cache_recovery: str = "recompute"
+    goodput_factor: float = 1.0
 
     def with_seed(self, seed: int) -> "Scenario":
         resolved = {**self.resolved, "seed": seed}
@@ -179,9 +181,17 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
     _check_partitioners(partitioners, source)
     _check_fixed_devices(partitioners, topology, hosts, source)
     dynamics = parse_devices(resolved.get("devices"), topology, seed_value, source=source)
+    network = cv.mapping(resolved["network"], source=source, field="network",
+                         what="{goodput_factor}")
+    cv.check_keys(network, ("goodput_factor",), source=source, field="network")
+    goodput = network["goodput_factor"]
+    if isinstance(goodput, bool) or not isinstance(goodput, (int, float)) or \
+            not 0 < goodput <= 1:
+        raise bad_value(goodput, "a number in (0, 1], e.g. 0.9564 for TCP over Ethernet",
+                        source=source, field="network.goodput_factor")
     return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
                     preloaded, hosts, tuple(partitioners), resolved, source, dynamics,
-                    recovery)
+                    recovery, float(goodput))
 
 
 def _integer(value: object, source: str, field: str, minimum: int = 1) -> int:

@@ -43,7 +43,7 @@ from testbed.plan.observation import DeviceState, Observation
 from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
 from testbed.sim.compute import ComputeQueue
-from testbed.sim.network import Network, replay_capacity
+from testbed.sim.network import CapacityReplay, Network
 from testbed.sim.pipeline import ForwardPass
 from testbed.sim.records import (DecisionEvent, MemorySample, MigrationRecord, OomEvent,
                                  Records, TokenRecord)
@@ -71,6 +71,7 @@ class SimConfig:
     memory_taken: dict[str, Series] = field(default_factory=dict)  # fraction used by others
     failures: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     cache_recovery: str = "recompute"   # or "resend" (the controller keeps cache replicas)
+    goodput_factor: float = 1.0         # payload share of every link's rate (transport headers)
     record_jobs: bool = False
     per_block: bool = False   # reference mode: every block its own job and output flow
 
@@ -117,11 +118,12 @@ class Simulation:
         latency = {key: link.latency_s for key, link in topo.links.items()}
         self._nic_tx = {n: d.nic_tx_bps for n, d in topo.devices.items() if d.nic_tx_bps}
         self._nic_rx = {n: d.nic_rx_bps for n, d in topo.devices.items() if d.nic_rx_bps}
-        self.network = Network(self.env, topo.path, capacity, latency, self._nic_tx, self._nic_rx)
+        self.network = Network(self.env, topo.path, capacity, latency, self._nic_tx, self._nic_rx,
+                               config.goodput_factor)
         self.network.records = self.records.flows
         for key, link in topo.links.items():
             if link.series is not None and not link.series.is_constant:
-                self.env.process(replay_capacity(self.env, self.network, key, link.series))
+                CapacityReplay(self.env, self.network, key, link.series)
         self.placement: Placement | None = None
         self._live: _LiveMigration | None = None
         self._incoming_bytes: dict[str, float] = {}
@@ -153,7 +155,10 @@ class Simulation:
             devices.append(DeviceState(queue.spec, not self._is_down(name, now), c, m,
                                        self._reserved[name] + self._taken_bytes(name, now)))
         capacity = {key: self.network.capacity_bps(key) for key in self.cfg.topology.links}
-        view = NetworkView(self.cfg.topology, capacity, self._nic_tx, self._nic_rx)
+        factor = self.cfg.goodput_factor
+        view = NetworkView(self.cfg.topology, capacity,
+                           {n: bps * factor for n, bps in self._nic_tx.items()},
+                           {n: bps * factor for n, bps in self._nic_rx.items()})
         return Observation(now, token, work, self.cfg.model, self.cfg.cost, tuple(devices),
                            view, self.controller, self.cfg.controller_hosts_blocks,
                            self.placement, self.cfg.decision_interval,

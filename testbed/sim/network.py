@@ -8,6 +8,10 @@ flow's bytes drain at its fluid rate; the last byte then needs the path's propag
 latency to arrive, so a lone flow of ``S`` bytes over capacity ``C`` bit/s on a path of
 latency ``l`` takes exactly ``l + 8*S/C`` seconds.
 
+``goodput_factor`` scales every capacity to the payload rate a transport achieves on it
+(e.g. 1448/1514 = 0.9564 for TCP with timestamps over 1500-byte Ethernet frames, the
+factor the Mininet validation measures); 1.0 (default) is the line rate.
+
 Capacities are in bit/s, sizes in bytes, times in seconds. Flows are kept in the order
 they started, so ties are resolved the same way every run.
 """
@@ -78,15 +82,18 @@ class Network:
     def __init__(self, env: simpy.Environment, paths: Callable[[str, str], tuple],
                  capacity_bps: dict[Resource, float], latency_s: dict[Resource, float],
                  nic_tx_bps: dict[str, float] | None = None,
-                 nic_rx_bps: dict[str, float] | None = None):
+                 nic_rx_bps: dict[str, float] | None = None, goodput_factor: float = 1.0):
+        if not 0.0 < goodput_factor <= 1.0:
+            raise ValueError(f"goodput factor must be in (0, 1], got {goodput_factor!r}")
         self.env = env
         self._paths = paths
-        self._capacity = dict(capacity_bps)
+        self.goodput_factor = goodput_factor
+        self._capacity = {key: bps * goodput_factor for key, bps in capacity_bps.items()}
         self._latency = dict(latency_s)
         for node, bps in (nic_tx_bps or {}).items():
-            self._capacity[("nic-tx", node)] = bps
+            self._capacity[("nic-tx", node)] = bps * goodput_factor
         for node, bps in (nic_rx_bps or {}).items():
-            self._capacity[("nic-rx", node)] = bps
+            self._capacity[("nic-rx", node)] = bps * goodput_factor
         self._route_cache: dict[tuple[str, str], tuple[tuple[Resource, ...], float, int]] = {}
         self._flows: dict[int, Flow] = {}
         self._next_id = 0
@@ -101,6 +108,7 @@ class Network:
 
     # ----------------------------------------------------------------- public API
     def capacity_bps(self, resource: Resource) -> float:
+        """Payload rate a resource offers now (line rate x goodput factor, bit/s)."""
         return self._capacity[resource]
 
     @property
@@ -169,14 +177,31 @@ class Network:
         return done
 
     def set_capacity(self, resource: Resource, bps: float) -> None:
-        """Change one resource's capacity now (bit/s) and re-share every flow."""
+        """Change one resource's line rate now (bit/s) and re-share every flow."""
         if bps < 0 or math.isnan(bps):
             raise ValueError(f"capacity must be >= 0 bit/s, got {bps!r}")
+        bps *= self.goodput_factor
         if self._capacity.get(resource) == bps:
             return
         self._advance()
         self._capacity[resource] = bps
-        self._reallocate()
+        if self._load.get(resource, 0) or self._joining or self._reallocation_pending:
+            self._reallocate()
+        else:
+            # No flow crosses the resource: max-min rates are unchanged, so only re-base
+            # the projected ends as a reallocation would (the same numbers, less work).
+            self._rebase()
+
+    def _rebase(self) -> None:
+        """Keep every rate, project each flow's end from now, re-arm the wake-up."""
+        now = self.env.now
+        next_finish = math.inf
+        for flow in self._flows.values():
+            self._set_rate(flow, flow.rate_bps, now)
+            if flow.finish_s < next_finish:
+                next_finish = flow.finish_s
+        self._notify()
+        self._schedule_wakeup(next_finish)
 
     # ----------------------------------------------------------------- mechanics
     def _request_reallocation(self) -> None:
@@ -322,6 +347,29 @@ class Network:
         done._ok = True
         done._value = record
         self.env.schedule(done, delay=flow.latency_s)
+
+
+class CapacityReplay:
+    """Sets ``resource``'s capacity to ``series`` (bit/s) at each of its breakpoints, for
+    as long as the simulation runs: the events and their order of
+    :func:`replay_capacity`, as timeout callbacks rather than a process (cheaper per
+    breakpoint; long traces have thousands)."""
+
+    __slots__ = ("env", "network", "resource", "series")
+
+    def __init__(self, env: simpy.Environment, network: Network, resource: Resource, series):
+        self.env, self.network, self.resource, self.series = env, network, resource, series
+        self._arm()
+
+    def _arm(self) -> None:
+        env = self.env
+        nxt = self.series.next_change_s(env.now)
+        if not math.isinf(nxt):
+            env.timeout(nxt - env.now).callbacks.append(self._change)
+
+    def _change(self, _event) -> None:
+        self.network.set_capacity(self.resource, self.series.value_at(self.env.now))
+        self._arm()
 
 
 def replay_capacity(env: simpy.Environment, network: Network, resource: Resource, series):
