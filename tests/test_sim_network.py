@@ -210,3 +210,16 @@ def test_replayed_trace_with_outage_offset_and_loop_gives_the_exact_time():
     # wraps at 1.5 s), outage 2.5-3.0, sending 3.0-4.0 s (8 Mbit): done at 4.0 s
     assert done.value.end_s == pytest.approx(4.0, rel=1e-12)
     assert done.value.stalled_s == pytest.approx(1.0, rel=1e-12)
+
+
+def test_goodput_factor_scales_every_capacity_to_payload_rate():
+    env = simpy.Environment()
+    cap, lat, paths = star({"a": 8e6, "b": 8e6})
+    net = Network(env, paths, cap, lat, goodput_factor=1448 / 1514)
+    done = net.transfer("a", "b", 1e6)
+    env.run()
+    assert done.value.end_s == pytest.approx(1.0 * 1514 / 1448, rel=1e-12)
+    net.set_capacity(("a", "x"), 4e6)   # line rate in, payload rate kept
+    assert net.capacity_bps(("a", "x")) == pytest.approx(4e6 * 1448 / 1514)
+    with pytest.raises(ValueError):
+        Network(env, paths, cap, lat, goodput_factor=0.0)
