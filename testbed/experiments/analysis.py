@@ -16,17 +16,23 @@ def migration_interference(flows: pd.DataFrame, keys: list[str] | None = None) -
     ratio of their mean achieved rates (below 1 when migrations take capacity away).
     """
     keys = keys or ["partitioner"]
+    runs = [k for k in ("run_id", "partitioner") if k in flows.columns]  # one simulation each
+    flags = pd.Series(False, index=flows.index)
+    for _, part in flows.groupby(runs, sort=False):
+        infer = part[part.kind == "inference"]
+        moving = part[part.kind != "inference"]
+        order = np.argsort(moving.start_s.to_numpy(), kind="stable")
+        starts = moving.start_s.to_numpy()[order]
+        ends = moving.fluid_end_s.to_numpy()[order]
+        for index, s, e in zip(infer.index, infer.start_s.to_numpy(),
+                               infer.fluid_end_s.to_numpy()):
+            before = np.searchsorted(starts, e, side="left")   # migrations started before e
+            flags[index] = bool(before) and bool((ends[:before] > s).any())
     rows = []
     for group, part in flows.groupby(keys, sort=False):
         group = group if isinstance(group, tuple) else (group,)
         infer = part[part.kind == "inference"]
-        moving = part[part.kind != "inference"]
-        starts = np.sort(moving.start_s.to_numpy())
-        ends = moving.fluid_end_s.to_numpy()[np.argsort(moving.start_s.to_numpy())]
-        overlap = np.zeros(len(infer), dtype=bool)
-        for k, (s, e) in enumerate(zip(infer.start_s.to_numpy(), infer.fluid_end_s.to_numpy())):
-            before = np.searchsorted(starts, e, side="left")   # migrations started before e
-            overlap[k] = bool(before) and bool((ends[:before] > s).any())
+        overlap = flags[infer.index].to_numpy()
         fluid = (infer.fluid_end_s - infer.start_s).to_numpy()
         rate = np.where(fluid > 0, infer.size_bytes.to_numpy() * 8 / np.maximum(fluid, 1e-15),
                         np.nan)
