@@ -197,6 +197,19 @@ def test_unreachable_scheduler_is_one_line_error(tmp_path):
                                   "scheduler at tcp://127.0.0.1:9")
 
 
+def test_missing_distributed_is_one_line_error(tmp_path):
+    # a 'distributed' that cannot be imported stands for the extra not being installed
+    (tmp_path / "distributed").mkdir()
+    (tmp_path / "distributed" / "__init__.py").write_text("raise ImportError('absent')\n")
+    path = sweep_file(tmp_path, tokens=4)
+    proc = cli("sweep", path, "--scheduler", "tcp://127.0.0.1:9", "--out", tmp_path / "o",
+               cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("testbed: error: --scheduler: the Dask backend needs the "
+                                   "'distributed' package; install it with pip install "
+                                   "'testbed[distributed]'")
+
+
 def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     # a fixed placement that leaves layer 1 unplaced is only found when the run starts
     path = tmp_path / "failing.yaml"

@@ -146,6 +146,7 @@ def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
                 failures += store(out, run, output).startswith("error")
             progress.update(failed=output is None or output.outcome != "ok")
     finally:
+        outputs.close()   # an interrupted sweep stops its workers now
         progress.close()
     tables = merge(out, runs)
     if not args.no_figures and "tokens" in tables:

@@ -87,19 +87,34 @@ def _facet(tables: dict[str, pd.DataFrame]) -> str | None:
     return None
 
 
+MAX_POINTS = 200   # per line: longer runs are averaged over bins of tokens
+
+
+def _binned(data: pd.DataFrame, value: str, facet: str | None) -> pd.DataFrame:
+    """Mean of ``value`` per run over bins of consecutive tokens, so that a 1000-token
+    sweep plots ~200 points per line (confidence intervals stay over runs)."""
+    tokens = int(data.token.max()) if len(data) else 0
+    width = max(1, -(-tokens // MAX_POINTS))
+    if width == 1:
+        return data
+    keys = [k for k in ("run_id", facet, "partitioner") if k and k in data.columns]
+    binned = data.assign(token=(data.token - 1) // width * width + (width + 1) / 2)
+    return binned.groupby(keys + ["token"], sort=False)[value].mean().reset_index()
+
+
 def plot_latency_over_time(tokens: pd.DataFrame, path: str | Path, *, facet: str | None = None,
                            title: str = "") -> Path:
     """Per-token latency (ms) against token index per partitioner, mean and 95 % CI over
     seeds; one panel per value of ``facet``."""
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
-    data = tokens.assign(latency_ms=tokens.latency_s * 1e3)
+    data = _binned(tokens.assign(latency_ms=tokens.latency_s * 1e3), "latency_ms", facet)
     panels = list(dict.fromkeys(data[facet])) if facet else [None]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         part = data if panel is None else data[data[facet] == panel]
         sns.lineplot(data=part, x="token", y="latency_ms", hue="partitioner",
-                     errorbar=("ci", 95), linewidth=1.0, ax=ax)
+                     errorbar=("ci", 95), n_boot=200, seed=0, linewidth=1.0, ax=ax)
         ax.set_yscale("log")
         ax.set_xlabel("generated token")
         ax.set_ylabel("per-token latency (ms, log scale)")
@@ -118,12 +133,13 @@ def plot_memory_over_time(memory: pd.DataFrame, path: str | Path, *, facet: str 
     keys = [c for c in ("run_id", facet, "partitioner", "token") if c and c in memory.columns]
     peak = memory.groupby(keys, sort=False).used_bytes.max().reset_index()
     peak["peak_gib"] = peak.used_bytes / 2**30
+    peak = _binned(peak, "peak_gib", facet)
     panels = list(dict.fromkeys(peak[facet])) if facet else [None]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         part = peak if panel is None else peak[peak[facet] == panel]
         sns.lineplot(data=part, x="token", y="peak_gib", hue="partitioner",
-                     errorbar=("ci", 95), linewidth=1.0, ax=ax)
+                     errorbar=("ci", 95), n_boot=200, seed=0, linewidth=1.0, ax=ax)
         ax.set_xlabel("generated token")
         ax.set_ylabel("memory of the fullest device (GiB)")
         ax.set_title(f"{facet} = {panel}" if panel is not None else (title or ""))

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import multiprocessing
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from testbed.errors import ConfigError
 from testbed.experiments.sweep import RunOutput, SweepRun, compute
 
-Outputs = Iterator[tuple[SweepRun, RunOutput | None]]
+Outputs = Generator[tuple[SweepRun, RunOutput | None], None, None]   # close() stops it
 
 
 def describe(n_runs: int, *, workers: int = 1, scheduler: str | None = None) -> str:
@@ -41,7 +41,7 @@ def run_outputs(runs: list[SweepRun], source: str, *, figures: bool = False,
                 workers: int = 1, scheduler: str | None = None) -> Outputs:
     """Compute ``runs`` and yield each with its output as it finishes."""
     if not runs:
-        return iter(())
+        return (output for output in ())
     if scheduler:
         return _dask(runs, source, figures, scheduler)
     if workers > 1 and len(runs) > 1:
@@ -51,18 +51,26 @@ def run_outputs(runs: list[SweepRun], source: str, *, figures: bool = False,
 
 def _pool(runs: list[SweepRun], source: str, figures: bool, workers: int) -> Outputs:
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    finished = False
+    try:
         futures = {pool.submit(compute, run, source, figures=figures): run for run in runs}
-        try:
-            for future in as_completed(futures):
-                try:
-                    output = future.result()
-                except Exception:  # the worker process died (compute itself never raises)
-                    output = None
-                yield futures[future], output
-        finally:
-            for future in futures:
-                future.cancel()
+        for future in as_completed(futures):
+            try:
+                output = future.result()
+            except Exception:  # the worker process died (compute itself never raises)
+                output = None
+            yield futures[future], output
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:   # interrupted: drop the queued runs and stop the ones in progress now
+            # the executor has no public way to stop a running call: end its own workers
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
 
 
 def _dask(runs: list[SweepRun], source: str, figures: bool, address: str) -> Outputs:

@@ -10,6 +10,7 @@ into a :class:`Placement`, keeping blocks where they are whenever the counts all
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,9 @@ import numpy as np
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
 from testbed.units import BITS_PER_BYTE
+
+#: Up to this many devices, a layer's time is summed in a plain loop (faster than numpy).
+_LOOP_DEVICES = 32
 
 
 @dataclass
@@ -63,19 +67,52 @@ class CountDelay:
         self.x_ret = np.array([0.0 if i == ctl else lat[i, ctl] + work.output_bytes
                                * BITS_PER_BYTE * sec_per_bit[i, ctl] for i in range(n)])
         self.lm_head_s = states[ctl].compute_time_s(work.lm_head)
+        # the hot loop of local search: per-proj columns and plain floats, computed once
+        self._columns: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cp, self._cf = self.cp.tolist(), self.cf.tolist()
+        self._x_proj = self.x_proj.tolist()
+        self._ca, self._x_in = self.ca.tolist(), self.x_in.tolist()
+        self._lat_t, self._x_out_t = self.lat.T.tolist(), self.x_out.T.tolist()
+
+    def _column(self, proj: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(is the proj device, latency to proj, output seconds to proj) per device."""
+        column = self._columns.get(proj)
+        if column is None:
+            column = (np.arange(len(self.names)) == proj,
+                      np.ascontiguousarray(self.lat[:, proj]),
+                      np.ascontiguousarray(self.x_out[:, proj]))
+            self._columns[proj] = column
+        return column
 
     def branches(self, counts: np.ndarray, proj: int, src: int) -> np.ndarray:
         """Per device: end of its attention branch (input, compute, output to proj) in s;
         0 for devices without attention blocks of the layer."""
-        hosts = counts > 0
-        out = np.where(np.arange(len(counts)) == proj, 0.0, self.lat[:, proj]
-                       + counts * self.x_out[:, proj])
-        return np.where(hosts, self.x_in[src] + counts * self.ca + out, 0.0)
+        is_proj, lat, x_out = self._column(proj)
+        out = np.where(is_proj, 0.0, lat + counts * x_out)
+        return np.where(counts > 0, self.x_in[src] + counts * self.ca + out, 0.0)
 
     def layer_s(self, counts: np.ndarray, proj: int, ffn: int, src: int) -> float:
         """Time of one layer from the moment its input is ready at ``src`` (s)."""
-        return float(self.branches(counts, proj, src).max() + self.cp[proj]
-                     + self.x_proj[proj, ffn] + self.cf[ffn])
+        longest = self._longest_branch(counts, proj, src) if len(counts) <= _LOOP_DEVICES \
+            else math.nan
+        if longest != longest:   # many devices (numpy is faster), or a NaN to propagate
+            longest = float(np.maximum.reduce(self.branches(counts, proj, src)))
+        return longest + self._cp[proj] + self._x_proj[proj][ffn] + self._cf[ffn]
+
+    def _longest_branch(self, counts: np.ndarray, proj: int, src: int) -> float:
+        """``branches(...).max()`` by a loop over the hosting devices: the same operations
+        in the same order, so the same number, without numpy's per-call cost."""
+        x_in, ca = self._x_in[src], self._ca
+        lat, x_out = self._lat_t[proj], self._x_out_t[proj]
+        longest = 0.0   # branches are >= 0 s, and idle devices count 0 s
+        for d, c in enumerate(counts.tolist()):
+            if c > 0:
+                branch = x_in[d] + c * ca[d] + (0.0 if d == proj else lat[d] + c * x_out[d])
+                if branch != branch:
+                    return branch
+                if branch > longest:
+                    longest = branch
+        return longest
 
     def token_s(self, layers: CountLayers) -> float:
         """:func:`~testbed.plan.delay.token_delay` ``.total_s`` of the count placement."""

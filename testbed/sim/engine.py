@@ -129,6 +129,8 @@ class Simulation:
         self._incoming_bytes: dict[str, float] = {}
         self._reserved = {name: 0.0 for name in topo.devices}
         self._work_cache: dict[tuple[str, int, int], StepWork] = {}
+        self._counts_of: Placement | None = None   # the placement _counts describes
+        self._counts: dict[str, dict[str, int]] = {}
 
     # ------------------------------------------------------------------ helpers
     def _work(self, phase: str, seq_len: int, generated: int) -> StepWork:
@@ -197,10 +199,17 @@ class Simulation:
         return {pair: self.network.transfer(pair[0], pair[1], size, kind, tag)
                 for pair, size in per_pair.items()}
 
+    def _kind_counts(self) -> dict[str, dict[str, int]]:
+        """device -> {kind: blocks} of the current placement (kept while it stays)."""
+        if self._counts_of is not self.placement:
+            self._counts_of = self.placement
+            self._counts = self.placement.kind_counts() if self.placement is not None else {}
+        return self._counts
+
     def _record_memory(self, token: int, work: StepWork) -> None:
         now = self.env.now
         per_kind = {k: work.cost(k).memory_bytes for k in ("attn", "proj", "ffn")}
-        counts = self.placement.kind_counts() if self.placement is not None else {}
+        counts = self._kind_counts()
         for name, queue in self.queues.items():
             held = sum(per_kind[k] * n for k, n in counts.get(name, {}).items())
             used = held + self._reserved[name] + self._incoming_bytes.get(name, 0.0) + \

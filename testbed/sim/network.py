@@ -144,7 +144,8 @@ class Network:
         if src == dst:
             done.succeed(None)
             return done
-        resources, latency, hops = self.route(src, dst)
+        route = self._route_cache.get((src, dst))
+        resources, latency, hops = route if route is not None else self.route(src, dst)
         now = self.env.now
         flow = Flow(self._next_id, src, dst, float(size_bytes), kind, tag, resources, latency,
                     now, done, hops, remaining_bits=float(size_bytes) * BITS_PER_BYTE,
@@ -164,7 +165,7 @@ class Network:
             # flow that shares nothing gets its bottleneck and changes nobody's rate.
             self._flows[flow.flow_id] = flow
             capacity = self._capacity
-            rate = min(capacity[res] for res in resources) if len(resources) > 1 \
+            rate = min([capacity[res] for res in resources]) if len(resources) > 1 \
                 else capacity[resources[0]]
             self._set_rate(flow, rate, now)
             if self.observers:
