@@ -127,10 +127,13 @@ def plot_latency_over_time(tokens: pd.DataFrame, path: str | Path, *, facet: str
 
 def plot_memory_over_time(memory: pd.DataFrame, path: str | Path, *, facet: str | None = None,
                           title: str = "") -> Path:
-    """Largest memory used on any device (GiB) against token index, per partitioner."""
+    """Largest memory used on any device but the controller (GiB) against token index, per
+    partitioner."""
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
     keys = [c for c in ("run_id", facet, "partitioner", "token") if c and c in memory.columns]
+    if "controller" in memory.columns:   # its embedding and LM head are the same for all
+        memory = memory[~memory.controller.astype(bool)]
     peak = memory.groupby(keys, sort=False).used_bytes.max().reset_index()
     peak["peak_gib"] = peak.used_bytes / 2**30
     peak = _binned(peak, "peak_gib", facet)
@@ -141,7 +144,7 @@ def plot_memory_over_time(memory: pd.DataFrame, path: str | Path, *, facet: str 
         sns.lineplot(data=part, x="token", y="peak_gib", hue="partitioner",
                      errorbar=("ci", 95), n_boot=200, seed=0, linewidth=1.0, ax=ax)
         ax.set_xlabel("generated token")
-        ax.set_ylabel("memory of the fullest device (GiB)")
+        ax.set_ylabel("memory of the fullest worker device (GiB)")
         ax.set_title(f"{facet} = {panel}" if panel is not None else (title or ""))
     _one_legend(axes[0])
     if title and len(panels) > 1:

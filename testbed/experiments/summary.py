@@ -26,8 +26,7 @@ def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
         t = tokens[tokens.partitioner == label]
         f = flows[flows.partitioner == label]
         m = memory[memory.partitioner == label]
-        controller = scenario.topology.controller if scenario is not None else None
-        workers = m[m.device != controller]
+        workers = m[~m.controller.astype(bool)] if "controller" in m.columns else m
         lat = t.latency_s.to_numpy(dtype=float)
         total = lat.sum()
         share = (lambda col: float(t[col].sum() / total)) if total > 0 else (lambda col: np.nan)

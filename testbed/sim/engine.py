@@ -215,7 +215,8 @@ class Simulation:
             used = held + self._reserved[name] + self._incoming_bytes.get(name, 0.0) + \
                 self._taken_bytes(name, now)
             capacity = queue.spec.memory_bytes
-            self.records.memory.append(MemorySample(token, now, name, used, capacity))
+            self.records.memory.append(MemorySample(token, now, name, used, capacity,
+                                                    name == self.controller))
             if used > capacity:
                 self.records.oom.append(OomEvent(token, now, name, used, capacity))
 

@@ -45,6 +45,7 @@ class MemorySample:
     device: str
     used_bytes: float
     capacity_bytes: float
+    controller: bool = False   # the device holds the embedding and LM head
 
 
 @dataclass(frozen=True)
