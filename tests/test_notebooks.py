@@ -1,6 +1,5 @@
 """Every analysis notebook runs from top to bottom on the quick settings."""
 
-import os
 from pathlib import Path
 
 import pytest

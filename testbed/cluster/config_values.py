@@ -7,9 +7,13 @@ field path (e.g. ``links[3].bandwidth``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from testbed.errors import ConfigError, bad_value
 from testbed.units import parse_fraction
+
+if TYPE_CHECKING:
+    from testbed.traces.series import Series
 
 
 def relocate(error: ConfigError, *, source: str, field: str) -> ConfigError:
@@ -72,3 +76,36 @@ def efficiency(value: object, *, source: str, field: str) -> float:
     if number == 0:
         raise bad_value(value, "a fraction in (0, 1]", source=source, field=field)
     return number
+
+
+def point_series(spec: dict, parse_value: Callable[[object, str], float], *, source: str,
+                 field: str, unit: str, example: str, value_name: str = "value") -> Series:
+    """A piecewise-constant :class:`Series` from ``{points: [[time, value], ...], loop}``.
+
+    ``parse_value(value, field)`` turns one value into its SI number (raising a located
+    ConfigError); ``example`` shows one point in the error message, e.g. ``['5 s', '30 %']``.
+    """
+    from testbed.traces.series import Series   # the traces package imports this module
+    from testbed.units import parse_time
+
+    points = spec.get("points")
+    if not isinstance(points, list) or not points:
+        raise bad_value(points, f"a non-empty list of [time, {value_name}] points such as "
+                        f"[{example}]", source=source, field=f"{field}.points")
+    times, values = [], []
+    for k, point in enumerate(points):
+        where = f"{field}.points[{k}]"
+        if not isinstance(point, list) or len(point) != 2:
+            raise bad_value(point, f"a [time, {value_name}] pair such as {example}",
+                            source=source, field=where)
+        times.append(quantity(parse_time, point[0], source=source, field=where, what="time",
+                              allow_zero=True))
+        values.append(parse_value(point[1], where))
+    loop = None
+    if "loop" in spec:
+        loop = quantity(parse_time, spec["loop"], source=source, field=f"{field}.loop",
+                        what="loop period")
+    try:
+        return Series(times, values, loop, unit=unit, provenance=f"{source}: {field}")
+    except ConfigError as error:
+        raise relocate(error, source=source, field=field) from None

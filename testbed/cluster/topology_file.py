@@ -163,28 +163,11 @@ def _capacity(value: object, *, source: str, field: str) -> tuple[float, Series 
         return cv.quantity(parse_bitrate, value, source=source, field=field,
                            what="bandwidth"), None
     cv.check_keys(value, SERIES_KEYS, source=source, field=field, required=("points",))
-    points = value["points"]
-    if not isinstance(points, list) or not points:
-        raise bad_value(points, "a non-empty list of [time, rate] points", source=source,
-                           field=f"{field}.points")
-    times, rates = [], []
-    for k, point in enumerate(points):
-        where = f"{field}.points[{k}]"
-        if not isinstance(point, list) or len(point) != 2:
-            raise bad_value(point, "a [time, rate] pair such as ['5 s', '20 Mbit/s']",
-                               source=source, field=where)
-        times.append(cv.quantity(parse_time, point[0], source=source, field=where,
-                                 what="time", allow_zero=True))
-        rates.append(cv.quantity(parse_bitrate, point[1], source=source, field=where,
-                                 what="bandwidth", allow_zero=True))
-    loop = None
-    if "loop" in value:
-        loop = cv.quantity(parse_time, value["loop"], source=source, field=f"{field}.loop",
-                           what="loop period")
-    try:
-        series = Series(times, rates, loop, unit="bit/s", provenance=f"{source}: {field}")
-    except ConfigError as error:
-        raise cv.relocate(error, source=source, field=field) from None
+    series = cv.point_series(
+        value, lambda v, where: cv.quantity(parse_bitrate, v, source=source, field=where,
+                                            what="bandwidth", allow_zero=True),
+        source=source, field=field, unit="bit/s", example="['5 s', '20 Mbit/s']", value_name="rate")
+    rates = series.values
     if max(rates) <= 0:
         raise bad_value(value, "a series with some capacity > 0", source=source, field=field)
     return max(rates), series

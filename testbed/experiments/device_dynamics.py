@@ -96,27 +96,8 @@ def _fraction_series(value: object, seed: int, device: str, stream: str, *, sour
     if "points" not in spec:
         raise ConfigError("missing; give 'points' or 'uniform'", source=source,
                           field=f"{field}.points")
-    points = spec["points"]
-    if not isinstance(points, list) or not points:
-        raise bad_value(points, "a non-empty list of [time, fraction] points", source=source,
-                        field=f"{field}.points")
-    times, values = [], []
-    for k, point in enumerate(points):
-        where = f"{field}.points[{k}]"
-        if not isinstance(point, list) or len(point) != 2:
-            raise bad_value(point, "a [time, fraction] pair such as ['5 s', '30 %']",
-                            source=source, field=where)
-        times.append(cv.quantity(parse_time, point[0], source=source, field=where,
-                                 what="time", allow_zero=True))
-        values.append(_fraction(point[1], source, where))
-    loop = None
-    if "loop" in spec:
-        loop = cv.quantity(parse_time, spec["loop"], source=source, field=f"{field}.loop",
-                           what="loop period")
-    try:
-        return Series(times, values, loop, "fraction", f"{source}: {field}")
-    except ConfigError as error:
-        raise error.located(source, field) from None
+    return cv.point_series(spec, lambda v, where: _fraction(v, source, where), source=source,
+                           field=field, unit="fraction", example="['5 s', '30 %']", value_name="fraction")
 
 
 def _fraction(value: object, source: str, field: str) -> float:
