@@ -296,7 +296,8 @@ def test_jobs_option_writes_jobs_csv(tmp_path):
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SMALL, encoding="utf-8")
     out = tmp_path / "out"
-    proc = run_cli("run", scenario, "--jobs", "--out", out, "--no-figures", cwd=tmp_path)
+    proc = run_cli("run", scenario, "--record-jobs", "--out", out, "--no-figures",
+                   cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     jobs = pd.read_csv(out / "jobs.csv")
     assert not jobs.empty

@@ -102,54 +102,50 @@ def _binned(data: pd.DataFrame, value: str, facet: str | None) -> pd.DataFrame:
     return binned.groupby(keys + ["token"], sort=False)[value].mean().reset_index()
 
 
-def plot_latency_over_time(tokens: pd.DataFrame, path: str | Path, *, facet: str | None = None,
-                           title: str = "") -> Path:
-    """Per-token latency (ms) against token index per partitioner, mean and 95 % CI over
-    seeds; one panel per value of ``facet``."""
+def _lines_per_partitioner(data: pd.DataFrame, y: str, ylabel: str, path: str | Path, *,
+                           facet: str | None, title: str, log: bool) -> Path:
+    """``y`` against token index, one line per partitioner (mean and 95 % CI over runs),
+    one panel per value of ``facet``."""
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
-    data = _binned(tokens.assign(latency_ms=tokens.latency_s * 1e3), "latency_ms", facet)
+    data = _binned(data, y, facet)
     panels = list(dict.fromkeys(data[facet])) if facet else [None]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         part = data if panel is None else data[data[facet] == panel]
-        sns.lineplot(data=part, x="token", y="latency_ms", hue="partitioner",
-                     errorbar=("ci", 95), n_boot=200, seed=0, linewidth=1.0, ax=ax)
-        ax.set_yscale("log")
+        sns.lineplot(data=part, x="token", y=y, hue="partitioner", errorbar=("ci", 95),
+                     n_boot=200, seed=0, linewidth=1.0, ax=ax)
+        if log:
+            ax.set_yscale("log")
         ax.set_xlabel("generated token")
-        ax.set_ylabel("per-token latency (ms, log scale)")
+        ax.set_ylabel(ylabel)
         ax.set_title(f"{facet} = {panel}" if panel is not None else (title or ""))
     _one_legend(axes[0])
     if title and len(panels) > 1:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def plot_latency_over_time(tokens: pd.DataFrame, path: str | Path, *, facet: str | None = None,
+                           title: str = "") -> Path:
+    """Per-token latency (ms) against token index per partitioner, mean and 95 % CI over
+    seeds; one panel per value of ``facet``."""
+    return _lines_per_partitioner(tokens.assign(latency_ms=tokens.latency_s * 1e3),
+                                  "latency_ms", "per-token latency (ms, log scale)", path,
+                                  facet=facet, title=title, log=True)
 
 
 def plot_memory_over_time(memory: pd.DataFrame, path: str | Path, *, facet: str | None = None,
                           title: str = "") -> Path:
     """Largest memory used on any device but the controller (GiB) against token index, per
     partitioner."""
-    path = Path(path)
-    sns.set_theme(style="whitegrid", context="notebook")
     keys = [c for c in ("run_id", facet, "partitioner", "token") if c and c in memory.columns]
     if "controller" in memory.columns:   # its embedding and LM head are the same for all
         memory = memory[~memory.controller.astype(bool)]
     peak = memory.groupby(keys, sort=False).used_bytes.max().reset_index()
     peak["peak_gib"] = peak.used_bytes / 2**30
-    peak = _binned(peak, "peak_gib", facet)
-    panels = list(dict.fromkeys(peak[facet])) if facet else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        part = peak if panel is None else peak[peak[facet] == panel]
-        sns.lineplot(data=part, x="token", y="peak_gib", hue="partitioner",
-                     errorbar=("ci", 95), n_boot=200, seed=0, linewidth=1.0, ax=ax)
-        ax.set_xlabel("generated token")
-        ax.set_ylabel("memory of the fullest worker device (GiB)")
-        ax.set_title(f"{facet} = {panel}" if panel is not None else (title or ""))
-    _one_legend(axes[0])
-    if title and len(panels) > 1:
-        fig.suptitle(title)
-    return _save(fig, path)
+    return _lines_per_partitioner(peak, "peak_gib", "memory of the fullest worker device (GiB)",
+                                  path, facet=facet, title=title, log=False)
 
 
 def plot_sweep(tables: dict[str, pd.DataFrame], out: str | Path, *, title: str = "") -> list:
