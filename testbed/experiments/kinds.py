@@ -91,6 +91,7 @@ def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
     write_config(out, spec.resolved)
     steps.to_csv(out / "gap_steps.csv", index=False)
     summary.to_csv(out / "gap_summary.csv", index=False)
+    summary.to_csv(out / "summary.csv", index=False)   # every experiment has a summary.csv
     write_meta(out, name=spec.name, source=source, seed=spec.seed, resolved=spec.resolved,
                wall_s=wall)
     if not args.no_figures:
