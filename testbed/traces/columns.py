@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from testbed.traces.formats.base import series
-from testbed.traces.lines import is_number, line_error, number, read_lines
+from testbed.traces.lines import is_number, line_error, read_lines, two_numbers
 from testbed.traces.series import Series
 
 
@@ -26,21 +26,10 @@ def read_time_rate(path: Path, fmt: str, *, time_unit_s: float, rate_unit_bps: f
             raise line_error(path, 1, f"got only a header; expected lines of {units}")
     times, values = [], []
     for line in lines:
-        tokens = line.text.split()
-        if len(tokens) != 2:
-            raise line_error(path, line.number, f"got {len(tokens)} column(s) in {line.text!r}; "
-                                                f"expected 2: {units}")
-        t = number(path, line, tokens[0], "a time")
-        v = number(path, line, tokens[1], "a rate >= 0")
-        if v < 0:
-            raise line_error(path, line.number, f"got negative rate {tokens[1]!r}; "
-                                                "expected a rate >= 0")
-        if t < 0:
-            raise line_error(path, line.number, f"got negative time {tokens[0]!r}; "
-                                                "expected a time >= 0")
+        t, v = two_numbers(path, line, "time", "rate", units)
         if times and t * time_unit_s <= times[-1]:
-            raise line_error(path, line.number, f"got time {tokens[0]!r} not after the "
-                                                "previous line's; expected increasing times")
+            raise line_error(path, line.number, f"got time {line.text.split()[0]!r} not after "
+                                                "the previous line's; expected increasing times")
         times.append(t * time_unit_s)
         values.append(v * rate_unit_bps)
     start = times[0]

@@ -96,6 +96,24 @@ def number(path: str | Path, line: Line, token: str, what: str) -> float:
     return value
 
 
+def two_numbers(path: str | Path, line: Line, first: str, second: str,
+                expected: str) -> tuple[float, float]:
+    """The two non-negative numbers of a ``first second`` line (e.g. a time and a rate),
+    else an error naming the line; ``expected`` describes the line's two columns."""
+    tokens = line.text.split()
+    if len(tokens) != 2:
+        raise line_error(path, line.number, f"got {len(tokens)} column(s) in {line.text!r}; "
+                                            f"expected 2: {expected}")
+    values = []
+    for token, what in zip(tokens, (first, second)):
+        value = number(path, line, token, f"{what} >= 0")
+        if value < 0:
+            raise line_error(path, line.number, f"got negative {what} {token!r}; "
+                                                f"expected {what} >= 0")
+        values.append(value)
+    return values[0], values[1]
+
+
 def is_number(token: str) -> bool:
     """Whether ``token`` reads as a finite float."""
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from testbed.traces.formats.base import TraceFormat, choice_option, register, series
-from testbed.traces.lines import line_error, number, read_lines
+from testbed.traces.lines import line_error, read_lines, two_numbers
 from testbed.traces.series import Series
 from testbed.traces.sniff import column_format
 from testbed.units import rate_unit_factor
@@ -38,15 +38,8 @@ def _points(path: Path) -> list[tuple[int, float, float]]:
     """(line number, time in ms, rate in bit/s) per line."""
     points = []
     for line in read_lines(path):
-        tokens = line.text.split()
-        if len(tokens) != 2:
-            raise line_error(path, line.number, f"got {len(tokens)} column(s) in {line.text!r}; "
-                                                "expected 2: time (ms) and bandwidth (kbit/s)")
-        t_ms = number(path, line, tokens[0], "a time in ms")
-        kbps = number(path, line, tokens[1], "a bandwidth in kbit/s >= 0")
-        if kbps < 0:
-            raise line_error(path, line.number, f"got negative bandwidth {tokens[1]!r}; "
-                                                "expected a bandwidth in kbit/s >= 0")
+        t_ms, kbps = two_numbers(path, line, "time in ms", "bandwidth in kbit/s",
+                                 "time (ms) and bandwidth (kbit/s)")
         points.append((line.number, t_ms, kbps * KBPS))
     return points
 

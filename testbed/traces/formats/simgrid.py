@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from testbed.traces.formats.base import TraceFormat, rate_unit_option, register, series
-from testbed.traces.lines import line_error, number, read_lines
+from testbed.traces.lines import line_error, number, read_lines, two_numbers
 from testbed.traces.series import Series
 from testbed.traces.sniff import column_format
 
@@ -60,17 +60,8 @@ def read(path: Path, *, unit: object = DEFAULT_UNIT) -> Series:
             raise line_error(path, line.number, f"got {line.text!r}; stochastic SimGrid "
                                                 "profiles are not supported; expected "
                                                 "'date value' lines")
-        if len(tokens) != 2:
-            raise line_error(path, line.number, f"got {len(tokens)} column(s) in {line.text!r}; "
-                                                "expected 'date value' (s and bandwidth)")
-        date = number(path, line, tokens[0], "a date in s")
-        value = number(path, line, tokens[1], "a bandwidth >= 0")
-        if date < 0:
-            raise line_error(path, line.number, f"got negative date {tokens[0]!r}; "
-                                                "expected a date in s >= 0")
-        if value < 0:
-            raise line_error(path, line.number, f"got negative bandwidth {tokens[1]!r}; "
-                                                "expected a bandwidth >= 0")
+        date, value = two_numbers(path, line, "date in s", "bandwidth",
+                                  "'date value' (s and bandwidth)")
         if dates and date < dates[-1]:
             raise line_error(path, line.number, f"got date {tokens[0]!r} before the previous "
                                                 "event's; expected non-decreasing dates")
