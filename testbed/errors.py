@@ -43,3 +43,11 @@ def bad_value(value: object, expected: str, *, source: str | None = None,
     """Build the standard ``got X; expected Y`` error."""
     return ConfigError(f"got {value!r}; expected {expected}", source=source, field=field,
                        value=value, expected=expected)
+
+
+def close_matches(name: object, known) -> str:
+    """``"close matches: a, b; "`` for the known names most like ``name`` (or "")."""
+    import difflib
+    close = difflib.get_close_matches(str(name).lower(), [str(k) for k in known], n=3,
+                                      cutoff=0.5)
+    return f"close matches: {', '.join(close)}; " if close else ""

@@ -9,14 +9,13 @@ names the document each row comes from.
 from __future__ import annotations
 
 import csv
-import difflib
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
 from testbed.cluster.device import DeviceSpec
-from testbed.errors import ConfigError
+from testbed.errors import ConfigError, close_matches
 
 DEVICES_CSV = Path(__file__).parent / "data" / "devices.csv"
 _NUMERIC = ("memory_gb", "mem_bandwidth_gbps", "peak_fp16_tflops", "peak_fp32_tflops",
@@ -46,9 +45,8 @@ def get_device_type(model_name: str) -> dict:
     """The catalog figures of one device type (units as in the column names)."""
     rows = _rows()
     if model_name not in rows:
-        close = difflib.get_close_matches(str(model_name), list(rows), n=3, cutoff=0.5)
-        hint = f"close matches: {', '.join(close)}; " if close else ""
-        raise ConfigError(f"got unknown device type {model_name!r}; {hint}"
+        raise ConfigError(f"got unknown device type {model_name!r}; "
+                          f"{close_matches(model_name, rows)}"
                           "`testbed devices` lists all", value=model_name,
                           expected="a device type from the catalog")
     return dict(rows[model_name])

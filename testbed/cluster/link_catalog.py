@@ -10,11 +10,10 @@ one access point is not modelled by these defaults. Provenance: ``../shared/refe
 from __future__ import annotations
 
 import csv
-import difflib
 from functools import lru_cache
 from pathlib import Path
 
-from testbed.errors import ConfigError
+from testbed.errors import ConfigError, close_matches
 
 LINKS_CSV = Path(__file__).parent / "data" / "links.csv"
 _NUMERIC = ("phy_peak_mbps", "typical_throughput_mbps_low", "typical_throughput_mbps_high",
@@ -48,9 +47,7 @@ def get_link_technology(name: str) -> dict:
     """
     rows = _rows()
     if name not in rows:
-        close = difflib.get_close_matches(str(name), list(rows), n=3, cutoff=0.5)
-        hint = f"close matches: {', '.join(close)}; " if close else ""
-        raise ConfigError(f"got unknown link technology {name!r}; {hint}"
+        raise ConfigError(f"got unknown link technology {name!r}; {close_matches(name, rows)}"
                           f"expected one of {', '.join(rows)}", value=name)
     figures = dict(rows[name])
     low, high = figures["typical_throughput_mbps_low"], figures["typical_throughput_mbps_high"]

@@ -8,14 +8,13 @@ activations; change that with :meth:`ModelSpec.with_overrides`.
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
 import io
 from importlib import resources
 
 import pandas as pd
 
-from testbed.errors import ConfigError
+from testbed.errors import ConfigError, close_matches
 from testbed.model.cost import kv_bytes_per_token, total_weight_bytes
 from testbed.model.spec import ModelSpec
 
@@ -69,10 +68,9 @@ def get_model(name: str, *, source: str | None = None, field: str | None = None)
         spec = models.get(name) or models.get(name.strip().lower())
         if spec is not None:
             return spec
-    close = difflib.get_close_matches(str(name).lower(), list(models), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise ConfigError(f"got unknown model {name!r}; expected a catalog model name "
-                      f"({hint}`testbed models` lists all)", source=source, field=field,
+    raise ConfigError(f"got unknown model {name!r}; {close_matches(name, models)}expected a "
+                      "catalog model name (`testbed models` lists all)", source=source,
+                      field=field,
                       value=name)
 
 
