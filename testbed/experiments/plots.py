@@ -26,11 +26,7 @@ def plot_latency(tokens: pd.DataFrame, path: str | Path, *, title: str = "") -> 
     ax.set_xlabel("generated token (1 = first token, incl. prefill)")
     ax.set_ylabel("per-token latency (ms, log scale)")
     ax.set_title(title or "Per-token latency")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_gaps(steps: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
@@ -53,11 +49,7 @@ def plot_gaps(steps: pd.DataFrame, path: str | Path, *, title: str = "") -> Path
             label.set_rotation(30)
             label.set_horizontalalignment("right")
     fig.suptitle(title or "Per-step gap to the optimum")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _one_legend(axes) -> None:
