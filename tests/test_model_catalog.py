@@ -99,4 +99,4 @@ def test_list_models_and_frame_agree():
     row = frame.set_index("name").loc["llama-3-8b"]
     assert row["kv_bytes_per_token"] == 131072
     assert row["weight_gib"] == pytest.approx(total_weight_bytes(get_model("llama-3-8b")) / 2**30)
-    assert {"n_layers", "ffn_kind", "bytes_per_weight", "params_billion"} <= set(frame.columns)
+    assert {"n_layers", "ffn_kind", "weight_dtype", "params_billion"} <= set(frame.columns)

@@ -87,7 +87,7 @@ def test_proj_uses_heads_times_head_dim_not_d_model_squared():
 @pytest.mark.parametrize("name", ["llama-3-8b", "gpt2-small", "qwen2.5-0.5b"])
 @pytest.mark.parametrize("seq_len", [1, 5, 1000])
 def test_kv_cache_is_two_rows_per_position_per_kv_head(name, seq_len):
-    m = get_model(name).with_overrides(bytes_per_kv=1.0)     # e.g. an int8 cache
+    m = get_model(name).with_overrides(kv_dtype="int8")     # an int8 cache
     per_block = DECODE.step_cost(m, "attn", seq_len, 0).kv_bytes
     assert per_block == 2 * seq_len * m.head_dim * 1.0
     whole_model = per_block * m.attn_blocks_per_layer * m.n_layers

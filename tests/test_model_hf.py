@@ -30,7 +30,9 @@ def test_llama_like_config_gives_the_catalog_figures(tmp_path):
     spec = load_hf_config(write(tmp_path, LLAMA_LIKE))
     assert spec.name == "Meta-Llama-3-8B"
     catalog = get_model("llama-3-8b")
-    assert spec.with_overrides(name="llama-3-8b", params_billion=8.030) == catalog
+    assert spec.weight_dtype == "bf16"     # the checkpoint says bfloat16; the catalog uses f16
+    assert spec.with_overrides(name="llama-3-8b", params_billion=8.030, weight_dtype="f16",
+                               kv_dtype="f16", activation_dtype="f16") == catalog
 
 
 def test_gpt2_like_config_from_its_directory(tmp_path):
@@ -53,9 +55,11 @@ def test_ffn_kind(tmp_path, changes, kind):
     assert load_hf_config(write(tmp_path, {**GPT2_LIKE, **changes})).ffn_kind == kind
 
 
-@pytest.mark.parametrize("dtype, size", [("float32", 4.0), ("float16", 2.0), (None, 2.0)])
-def test_element_size_from_torch_dtype(tmp_path, dtype, size):
+@pytest.mark.parametrize("dtype, name, size", [("float32", "f32", 4.0), ("float16", "f16", 2.0),
+                                               ("bfloat16", "bf16", 2.0), (None, "f16", 2.0)])
+def test_element_size_from_torch_dtype(tmp_path, dtype, name, size):
     spec = load_hf_config(write(tmp_path, {**LLAMA_LIKE, "torch_dtype": dtype}))
+    assert spec.weight_dtype == spec.kv_dtype == spec.activation_dtype == name
     assert spec.bytes_per_weight == spec.bytes_per_kv == spec.bytes_per_activation == size
 
 

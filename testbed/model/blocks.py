@@ -1,8 +1,12 @@
-"""The units of placement: per layer, one attention block per K/V head, one proj, one ffn.
+"""The units of placement: per layer, one attention block per K/V head, the output
+projection (proj) and the FFN, each whole or cut into shards.
 
-A block's id is ``L{layer}.attn{index}``, ``L{layer}.proj`` or ``L{layer}.ffn``. Blocks sort
-by layer, then attention blocks (by index) before proj before ffn: the order in which a
-token flows through a layer.
+A block's id is ``L{layer}.attn{index}``, ``L{layer}.proj`` / ``L{layer}.ffn`` when the model
+keeps them whole, or ``L{layer}.proj{shard}`` / ``L{layer}.ffn{shard}`` when its
+``proj_shards`` / ``ffn_shards`` cut them (tensor parallelism's slices). Blocks sort by
+layer, then attention blocks (by index) before proj shards before ffn shards: the order in
+which a token flows through a layer. Shard 0 keeps the plain name (``L0.ffn``, also read as
+``L0.ffn0``), so a model's ids do not change when it is cut.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ KINDS = ("attn", "proj", "ffn")
 """Block kinds in the order a token visits them within a layer."""
 
 _RANK = {kind: rank for rank, kind in enumerate(KINDS)}
-_ID = re.compile(r"L(\d+)\.(?:attn(\d+)|(proj)|(ffn))")
-_ID_EXPECTED = "a block id such as 'L0.attn3', 'L0.proj' or 'L0.ffn'"
+_ID = re.compile(r"L(\d+)\.(attn|proj|ffn)(\d*)")
+_ID_EXPECTED = "a block id such as 'L0.attn3', 'L0.proj', 'L0.ffn' or 'L0.ffn2' (a shard)"
 
 
 @dataclass(frozen=True, order=True)
 class Block:
-    """One block: its layer (from 0), kind and index (the K/V head, for attention)."""
+    """One block: its layer (from 0), kind and index (the K/V head for attention, the
+    shard for proj and ffn)."""
 
     layer: int
     _rank: int = field(init=False, repr=False, default=0)  # sorts attn < proj < ffn
@@ -38,16 +43,16 @@ class Block:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise bad_value(value, "an integer >= 0", field=name)
-        if self.kind != "attn" and self.index != 0:
-            raise bad_value(self.index, f"0 for a {self.kind} block", field="index")
         object.__setattr__(self, "_rank", _RANK[self.kind])
+        object.__setattr__(self, "_id", f"L{self.layer}.{self.kind}{self.index}"
+                           if self.kind == "attn" or self.index else
+                           f"L{self.layer}.{self.kind}")
 
     @property
     def id(self) -> str:
-        """Stable name, e.g. ``L3.attn5``, ``L3.proj``, ``L3.ffn``."""
-        if self.kind == "attn":
-            return f"L{self.layer}.attn{self.index}"
-        return f"L{self.layer}.{self.kind}"
+        """Stable name, e.g. ``L3.attn5``, ``L3.proj``, ``L3.ffn``; shards other than the
+        first carry their index (``L3.ffn2``)."""
+        return self._id
 
     def __str__(self) -> str:
         return self.id
@@ -55,22 +60,22 @@ class Block:
 
 @functools.lru_cache(maxsize=None)
 def blocks_of(model: ModelSpec) -> tuple[Block, ...]:
-    """All blocks of ``model`` in token-flow order (layer by layer: attn0.., proj, ffn)."""
+    """All blocks of ``model`` in token-flow order (layer by layer: attn0.., proj shards,
+    ffn shards)."""
     blocks = []
     for layer in range(model.n_layers):
         blocks.extend(Block(layer, "attn", i) for i in range(model.attn_blocks_per_layer))
-        blocks.append(Block(layer, "proj"))
-        blocks.append(Block(layer, "ffn"))
+        blocks.extend(Block(layer, "proj", i) for i in range(model.proj_shards))
+        blocks.extend(Block(layer, "ffn", i) for i in range(model.ffn_shards))
     return tuple(blocks)
 
 
 def parse_block_id(text: str) -> Block:
-    """The block named by ``text`` (the inverse of :attr:`Block.id`)."""
+    """The block named by ``text`` (the inverse of :attr:`Block.id`; ``L0.ffn0`` is shard
+    0, the same block as ``L0.ffn``)."""
     match = _ID.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
+    if match is None or (match.group(2) == "attn" and not match.group(3)):
         raise ConfigError(f"got {text!r}; expected {_ID_EXPECTED}", value=text,
                           expected=_ID_EXPECTED)
-    layer, index, proj, ffn = match.groups()
-    if index is not None:
-        return Block(int(layer), "attn", int(index))
-    return Block(int(layer), proj or ffn)
+    layer, kind, index = match.groups()
+    return Block(int(layer), kind, int(index or 0))

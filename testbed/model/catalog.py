@@ -2,7 +2,8 @@
 
 The figures live in ``testbed/model/data/models.csv`` (one row per model, with a short
 ``source`` for each). Every catalog model uses 2-byte (fp16/bf16) weights, cache and
-activations; change that with :meth:`ModelSpec.with_overrides`.
+activations (dtype ``f16``); change that with :meth:`ModelSpec.with_overrides`
+(e.g. ``weight_dtype="q4_0"``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _CSV = "data/models.csv"
 _INT_COLUMNS = ("n_layers", "d_model", "n_heads", "n_kv_heads", "head_dim", "ffn_dim",
                 "vocab_size", "max_position")
 _GIB = 2.0**30
+_FRAME_FIELDS = ("name",) + _INT_COLUMNS[:-2] + ("ffn_kind", "vocab_size", "max_position",
+                                                 "weight_dtype", "params_billion")
 
 
 def _spec_from_row(row: dict[str, str], line: int, source: str) -> ModelSpec:
@@ -80,11 +83,12 @@ def list_models() -> list[ModelSpec]:
 
 
 def catalog_frame() -> pd.DataFrame:
-    """One row per catalog model: the spec fields, ``weight_gib`` (all weights incl. LM head
-    and embeddings, GiB) and ``kv_bytes_per_token`` (bytes, all layers)."""
+    """One row per catalog model: the architecture fields, its dtype, ``weight_gib`` (all
+    weights incl. LM head and embeddings, GiB) and ``kv_bytes_per_token`` (bytes, all
+    layers)."""
     rows = []
     for spec in list_models():
-        row = {name: getattr(spec, name) for name in ModelSpec.__dataclass_fields__}
+        row = {name: getattr(spec, name) for name in _FRAME_FIELDS}
         row["weight_gib"] = total_weight_bytes(spec) / _GIB
         row["kv_bytes_per_token"] = kv_bytes_per_token(spec)
         rows.append(row)

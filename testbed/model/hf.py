@@ -29,7 +29,7 @@ _OPTIONAL_KEYS = {
 _GATED_TYPES = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "phi3",
                 "olmo", "olmo2"}
 _PLAIN_TYPES = {"gpt2", "opt", "gpt_neox", "gptj", "gpt_bigcode", "bloom", "falcon", "phi"}
-_DTYPE_BYTES = {"float16": 2.0, "bfloat16": 2.0, "float32": 4.0}
+_DTYPES = {"float16": "f16", "bfloat16": "bf16", "float32": "f32"}
 
 
 def _config_file(path: str | Path) -> Path:
@@ -82,15 +82,16 @@ def _ffn_kind(data: dict) -> str:
     return "swiglu" if "silu" in activation or "swiglu" in activation else "gelu-mlp"
 
 
-def _element_bytes(data: dict, source: str) -> float:
+def _dtype(data: dict, source: str) -> str:
+    """The checkpoint's dtype name (f16 when the file does not say)."""
     key = "torch_dtype" if "torch_dtype" in data else "dtype"
     dtype = data.get(key)
     if dtype is None:
-        return 2.0
-    if not isinstance(dtype, str) or dtype not in _DTYPE_BYTES:
-        raise ConfigError(f"got {dtype!r}; expected one of {', '.join(_DTYPE_BYTES)}",
+        return "f16"
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise ConfigError(f"got {dtype!r}; expected one of {', '.join(_DTYPES)}",
                           source=source, field=key, value=dtype)
-    return _DTYPE_BYTES[dtype]
+    return _DTYPES[dtype]
 
 
 def _name(data: dict, file: Path) -> str:
@@ -127,11 +128,10 @@ def load_hf_config(path: str | Path) -> ModelSpec:
         fields["head_dim"] = d_model // n_heads
     if fields["ffn_dim"] is None:
         fields["ffn_dim"] = 4 * d_model
-    element = _element_bytes(data, source)
+    dtype = _dtype(data, source)
     try:
         return ModelSpec(name=_name(data, file), ffn_kind=_ffn_kind(data),
-                         bytes_per_weight=element, bytes_per_kv=element,
-                         bytes_per_activation=element, **fields)
+                         weight_dtype=dtype, kv_dtype=dtype, activation_dtype=dtype, **fields)
     except ConfigError as error:
         raise ConfigError(error.message, source=source, field=used.get(error.field, error.field),
                           value=error.value, expected=error.expected) from None
