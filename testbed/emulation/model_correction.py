@@ -60,7 +60,7 @@ def add_header_overhead(simulation: Simulation) -> None:
     network = simulation.network
     transfer = network.transfer
 
-    def with_headers(src, dst, size_bytes, kind="inference", tag=""):
-        return transfer(src, dst, wire_bytes(size_bytes), kind, tag)
+    def with_headers(src, dst, size_bytes, kind="inference", tag="", **options):
+        return transfer(src, dst, wire_bytes(size_bytes), kind, tag, **options)
 
     network.transfer = with_headers

@@ -1,67 +1,45 @@
 """Closed-form delays of a placement when nothing contends (the analytic cost model).
 
-Per layer, the hidden state goes from the previous layer's ffn device (the controller
-for layer 0) to every device hosting an attention block of the layer; each such device
-runs its blocks one after another; their outputs go to the proj device; proj runs; its
-output goes to the ffn device; ffn runs. After the last layer the hidden state returns
-to the controller, which runs the LM head. A transfer costs the path latency plus bytes
+The inference delay of a placement is the critical path of its task graph
+(:func:`testbed.plan.critical_path.critical_path`): the dataflow the placement runs under
+builds the graph, the step's work gives its numbers, devices and links as they are now give
+each task's time. A transfer costs its messages' overheads, the path latency plus bytes
 over the bottleneck bandwidth; within one device it is free.
 
-The simulator must reproduce :func:`token_delay` exactly when capacities are constant and
-no transfers share a link; partitioners use it as their estimate of inference delay.
+The simulator reproduces :func:`token_delay` when capacities are constant and no transfers
+share a link; partitioners use it as their estimate of inference delay.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from testbed.plan.critical_path import Delay, critical_path
+from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
 from testbed.plan.network_view import NetworkView
 from testbed.plan.observation import DeviceState, Observation
 from testbed.plan.placement import Placement
 from testbed.plan.work import StepWork
 from testbed.units import BITS_PER_BYTE
 
-
-@dataclass(frozen=True)
-class Delay:
-    """A token's latency (s), split along its critical path into compute and transfers."""
-
-    total_s: float
-    compute_s: float
-    comm_s: float
+__all__ = ["Delay", "token_delay", "estimate_token_delay", "migration_delay_s",
+           "decision_cost_s"]
 
 
 def token_delay(placement: Placement, work: StepWork, devices: Mapping[str, DeviceState],
-                network: NetworkView, controller: str) -> Delay:
-    """Latency of one forward pass under ``placement`` with no contention (s)."""
-    t, compute, comm = 0.0, 0.0, 0.0  # time and critical-path split at the current source
-    src = controller
-    attn, proj, ffn = work.attn, work.proj, work.ffn
-    for layer in placement.layers:
-        best = None
-        for device, n in layer.attn_hosts:
-            x_in = network.transfer_time_s(src, device, work.input_bytes)
-            c = n * devices[device].compute_time_s(attn)
-            x_out = network.transfer_time_s(device, layer.proj, n * attn.output_bytes)
-            done = t + x_in + c + x_out
-            if best is None or done > best[0]:
-                best = (done, compute + c, comm + x_in + x_out)
-        t, compute, comm = best
-        c = devices[layer.proj].compute_time_s(proj)
-        x = network.transfer_time_s(layer.proj, layer.ffn, proj.output_bytes)
-        t, compute, comm = t + c + x, compute + c, comm + x
-        c = devices[layer.ffn].compute_time_s(ffn)
-        t, compute = t + c, compute + c
-        src = layer.ffn
-    x = network.transfer_time_s(src, controller, work.output_bytes)
-    c = devices[controller].compute_time_s(work.lm_head)
-    return Delay(t + x + c, compute + c, comm + x)
+                network: NetworkView, controller: str, dataflow=None,
+                messages: MessageCosts = NO_MESSAGE_COSTS) -> Delay:
+    """Latency of one forward pass under ``placement`` with no contention (s), under
+    ``dataflow`` (a :class:`~testbed.dataflows.Dataflow`, a name, or None: head_level)."""
+    from testbed.dataflows import make_dataflow
+    graph = make_dataflow(dataflow).template(placement, controller).bind(work)
+    return critical_path(graph, devices, network, messages)
 
 
 def estimate_token_delay(obs: Observation, placement: Placement) -> Delay:
     """:func:`token_delay` of the next step from what the observation shows."""
-    return token_delay(placement, obs.work, obs.device_by_name, obs.network, obs.controller)
+    return token_delay(placement, obs.work, obs.device_by_name, obs.network, obs.controller,
+                       obs.flow, obs.messages)
 
 
 def migration_delay_s(obs: Observation, placement: Placement) -> float:

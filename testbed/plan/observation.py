@@ -16,6 +16,7 @@ from testbed.cluster.device import DeviceSpec
 from testbed.model.blocks import Block, blocks_of
 from testbed.model.cost import BlockCost, CostModel
 from testbed.model.spec import ModelSpec
+from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
 from testbed.plan.network_view import NetworkView
 from testbed.plan.placement import Placement
 from testbed.plan.work import StepWork
@@ -69,6 +70,8 @@ class Observation:
     placement: Placement | None      # None at the first decision
     decision_interval: int = 1
     weights_preloaded: bool = False  # weights sit in every device's local storage
+    dataflow: object = None          # the Dataflow the placement will run under (None: default)
+    messages: MessageCosts = NO_MESSAGE_COSTS   # per-message overheads
 
     @property
     def blocks(self) -> tuple[Block, ...]:
@@ -108,8 +111,17 @@ class Observation:
                                     self.work.generated + ahead - 1)
         return max(cost.memory_bytes, later.memory_bytes)
 
+    @cached_property
+    def flow(self):
+        """The dataflow the placement runs under (``head_level`` unless the scenario
+        chose another)."""
+        from testbed.dataflows import make_dataflow
+        return make_dataflow(self.dataflow)
+
     def migration_bytes(self, block: Block | str) -> float:
-        """Bytes sent to move the block now: its K/V cache and activations, plus its
-        weights unless they are pre-loaded everywhere."""
-        cost = self.block_cost(block)
-        return cost.memory_bytes - (cost.weight_bytes if self.weights_preloaded else 0.0)
+        """Bytes sent to move the block now: its K/V cache rows in use and activations,
+        plus its weights unless they are pre-loaded everywhere."""
+        kind = block if isinstance(block, str) else block.kind
+        cost = self.work.cost(self.flow.moving_part(kind))
+        return cost.memory_bytes - cost.kv_reserved_bytes - \
+            (cost.weight_bytes if self.weights_preloaded else 0.0)

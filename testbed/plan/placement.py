@@ -1,8 +1,8 @@
 """A placement: which device hosts each block of the model.
 
-A :class:`Placement` is immutable. Backends execute its compiled form, one
-:class:`LayerPlan` per layer: the devices hosting the layer's attention blocks (with how
-many blocks each), the proj device and the ffn device.
+A :class:`Placement` is immutable. Dataflows read it layer by layer
+(:attr:`Placement.layers`): the device of each attention block, proj shard and ffn shard,
+and the hosts of each with how many blocks they hold.
 """
 
 from __future__ import annotations
@@ -22,12 +22,40 @@ class PlacementError(ConfigError):
 
 @dataclass(frozen=True)
 class LayerPlan:
-    """Where one layer runs: ``attn_hosts`` is ((device, n_attention_blocks), ...)."""
+    """Where one layer runs: ``attn_hosts`` is ((device, n_attention_blocks), ...) in order
+    of first appearance; ``proj`` / ``ffn`` the device of the first (or only) shard;
+    ``attn_devices`` / ``proj_devices`` / ``ffn_devices`` the device of every attention
+    block and shard, in index order."""
 
     layer: int
     attn_hosts: tuple[tuple[str, int], ...]
     proj: str
     ffn: str
+    attn_devices: tuple[str, ...] = ()
+    proj_devices: tuple[str, ...] = ()
+    ffn_devices: tuple[str, ...] = ()
+
+    @property
+    def proj_hosts(self) -> tuple[tuple[str, int], ...]:
+        """((device, proj shards), ...) in order of first appearance."""
+        return _hosts(self.proj_devices)
+
+    @property
+    def ffn_hosts(self) -> tuple[tuple[str, int], ...]:
+        """((device, ffn shards), ...) in order of first appearance."""
+        return _hosts(self.ffn_devices)
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """Every device hosting a block of the layer, in order of first appearance."""
+        return tuple(dict.fromkeys(self.attn_devices + self.proj_devices + self.ffn_devices))
+
+
+def _hosts(devices: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    hosts: dict[str, int] = {}
+    for device in devices:
+        hosts[device] = hosts.get(device, 0) + 1
+    return tuple(hosts.items())
 
 
 class Placement(Mapping[Block, str]):
@@ -102,7 +130,7 @@ class Placement(Mapping[Block, str]):
         return counts
 
     def kind_counts(self) -> dict[str, dict[str, int]]:
-        """device -> {kind: number of blocks of that kind}."""
+        """device -> {kind: number of blocks (or shards) of that kind}."""
         counts: dict[str, dict[str, int]] = {}
         for block, device in zip(blocks_of(self.model), self._devices):
             per = counts.setdefault(device, {"attn": 0, "proj": 0, "ffn": 0})
@@ -124,15 +152,16 @@ class Placement(Mapping[Block, str]):
 
     @cached_property
     def layers(self) -> tuple[LayerPlan, ...]:
-        """The compiled per-layer plan that backends execute."""
+        """Per layer: where its attention blocks and proj and ffn shards are."""
         plans = []
-        per_layer = self.model.attn_blocks_per_layer + 2
-        for layer in range(self.model.n_layers):
+        model = self.model
+        n_attn, n_proj = model.attn_blocks_per_layer, model.proj_shards
+        per_layer = model.blocks_per_layer
+        for layer in range(model.n_layers):
             chunk = self._devices[layer * per_layer:(layer + 1) * per_layer]
-            hosts: dict[str, int] = {}
-            for device in chunk[:-2]:
-                hosts[device] = hosts.get(device, 0) + 1
-            plans.append(LayerPlan(layer, tuple(hosts.items()), chunk[-2], chunk[-1]))
+            attn, proj, ffn = chunk[:n_attn], chunk[n_attn:n_attn + n_proj], \
+                chunk[n_attn + n_proj:]
+            plans.append(LayerPlan(layer, _hosts(attn), proj[0], ffn[0], attn, proj, ffn))
         return tuple(plans)
 
     def check_devices(self, allowed: Iterable[str], *, source: str | None = None) -> None:

@@ -65,9 +65,33 @@ class ComputeQueue:
 
     def submit(self, cost: BlockCost, n_blocks: int = 1, label: str = "") -> simpy.Timeout:
         """Queue ``n_blocks`` blocks of ``cost``; the event fires when they are done."""
+        return self.submit_parts(((cost, n_blocks),), n_blocks, label)
+
+    def submit_parts(self, parts, n_blocks: int = 1, label: str = "") -> simpy.Timeout:
+        """Queue a computation of ``parts`` (``((BlockCost, count), ...)``, run one after
+        another); the event fires when it is done. ``n_blocks`` is what the record says."""
         now = self.env.now
         start = self.free_at_s if self.free_at_s > now else now
-        service = self.service_time_s(cost, n_blocks, start)
+        if len(parts) == 1:
+            cost, count = parts[0]
+            service = self.service_time_s(cost, count, start)
+        else:
+            service = 0.0
+            for cost, count in parts:
+                service += self.service_time_s(cost, count, start)
+        return self._queue(now, start, service, n_blocks, label)
+
+    def submit_busy(self, busy_s: float, label: str = "") -> simpy.Timeout:
+        """Queue ``busy_s`` seconds of processor time (at full availability; stretched by
+        background load), e.g. a message's software overhead."""
+        now = self.env.now
+        start = self.free_at_s if self.free_at_s > now else now
+        c, _ = self.availability(start)
+        service = busy_s / c if c > 0 else (0.0 if busy_s == 0 else float("inf"))
+        return self._queue(now, start, service, 0, label)
+
+    def _queue(self, now: float, start: float, service: float, n_blocks: int,
+               label: str) -> simpy.Timeout:
         end = start + service
         self.free_at_s = end
         self.busy_s += service

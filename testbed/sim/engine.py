@@ -34,17 +34,20 @@ from dataclasses import dataclass, field
 import simpy
 
 from testbed.cluster.topology import Topology
+from testbed.dataflows import Dataflow, make_dataflow
 from testbed.model.blocks import Block
 from testbed.model.cost import CostModel
 from testbed.model.spec import ModelSpec
 from testbed.partition.base import Infeasible, Partitioner
+from testbed.plan.graph import TaskGraph
+from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
 from testbed.plan.network_view import NetworkView
 from testbed.plan.observation import DeviceState, Observation
 from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
 from testbed.sim.compute import ComputeQueue
 from testbed.sim.network import CapacityReplay, Network
-from testbed.sim.pipeline import ForwardPass
+from testbed.sim.executor import GraphRun
 from testbed.sim.records import (DecisionEvent, MemorySample, MigrationRecord, OomEvent,
                                  Records, TokenRecord)
 from testbed.traces.series import Series
@@ -74,6 +77,8 @@ class SimConfig:
     goodput_factor: float = 1.0         # payload share of every link's rate (transport headers)
     record_jobs: bool = False
     per_block: bool = False   # reference mode: every block its own job and output flow
+    dataflow: Dataflow | str | dict | None = None   # how a placement runs (head_level)
+    messages: MessageCosts = NO_MESSAGE_COSTS       # per-message software overheads
 
     def __post_init__(self):
         if self.migration_mode not in MIGRATION_MODES:
@@ -129,8 +134,12 @@ class Simulation:
         self._incoming_bytes: dict[str, float] = {}
         self._reserved = {name: 0.0 for name in topo.devices}
         self._work_cache: dict[tuple[str, int, int], StepWork] = {}
-        self._counts_of: Placement | None = None   # the placement _counts describes
-        self._counts: dict[str, dict[str, int]] = {}
+        spec = config.dataflow
+        if spec is None and config.per_block:
+            spec = {"name": "head_level", "per_block": True}
+        self.dataflow = make_dataflow(spec)
+        self._graph_key: tuple | None = None
+        self._graph: TaskGraph | None = None
 
     # ------------------------------------------------------------------ helpers
     def _work(self, phase: str, seq_len: int, generated: int) -> StepWork:
@@ -164,7 +173,7 @@ class Simulation:
         return Observation(now, token, work, self.cfg.model, self.cfg.cost, tuple(devices),
                            view, self.controller, self.cfg.controller_hosts_blocks,
                            self.placement, self.cfg.decision_interval,
-                           self.cfg.weights_preloaded)
+                           self.cfg.weights_preloaded, self.dataflow, self.cfg.messages)
 
     def _is_down(self, name: str, t_s: float) -> bool:
         return any(down <= t_s < up for down, up in self.cfg.failures.get(name, ()))
@@ -186,10 +195,14 @@ class Simulation:
             t0_s < down <= now for down, _ in self.cfg.failures.get(name, ()))}
 
     def _migration_bytes(self, block: Block, before: StepWork | None) -> float:
+        """Bytes sent to move ``block``: what its device holds for it (weights unless
+        pre-loaded, K/V rows in use, activations; not the unused part of a preallocated
+        cache)."""
         if before is None:
             return 0.0
-        cost = before.cost(block.kind)
-        return cost.memory_bytes - (cost.weight_bytes if self.cfg.weights_preloaded else 0.0)
+        cost = before.cost(self.dataflow.moving_part(block.kind))
+        return cost.memory_bytes - cost.kv_reserved_bytes - \
+            (cost.weight_bytes if self.cfg.weights_preloaded else 0.0)
 
     def _send_moves(self, moves, sizes: dict[str, float], kind: str, tag: str):
         """One flow per (old, new) pair carrying all its blocks; returns pair -> event."""
@@ -199,19 +212,25 @@ class Simulation:
         return {pair: self.network.transfer(pair[0], pair[1], size, kind, tag)
                 for pair, size in per_pair.items()}
 
-    def _kind_counts(self) -> dict[str, dict[str, int]]:
-        """device -> {kind: blocks} of the current placement (kept while it stays)."""
-        if self._counts_of is not self.placement:
-            self._counts_of = self.placement
-            self._counts = self.placement.kind_counts() if self.placement is not None else {}
-        return self._counts
+    def graph(self, placement: Placement, work: StepWork) -> TaskGraph:
+        """The task graph of one pass of ``work`` under ``placement`` (the template is
+        built once per placement; the numbers once per step)."""
+        key = (placement, work)
+        if key != self._graph_key:
+            template = self.dataflow.template(placement, self.controller)
+            self._graph_key, self._graph = key, template.bind(work)
+        return self._graph
+
+    def _pass(self, placement: Placement, work: StepWork, token: int) -> GraphRun:
+        return GraphRun(self.env, self.network, self.queues, self.graph(placement, work),
+                        f"t{token}", self.cfg.messages)
 
     def _record_memory(self, token: int, work: StepWork) -> None:
         now = self.env.now
-        per_kind = {k: work.cost(k).memory_bytes for k in ("attn", "proj", "ffn")}
-        counts = self._kind_counts()
+        held_by = self.graph(self.placement, work).memory_bytes if self.placement is not None \
+            else {}
         for name, queue in self.queues.items():
-            held = sum(per_kind[k] * n for k, n in counts.get(name, {}).items())
+            held = held_by.get(name, 0)
             used = held + self._reserved[name] + self._incoming_bytes.get(name, 0.0) + \
                 self._taken_bytes(name, now)
             capacity = queue.spec.memory_bytes
@@ -276,9 +295,7 @@ class Simulation:
             # re-run the prompt and the tokens so far to refill the K/V caches
             refill = step_work(self.cfg.cost, self.cfg.model, PREFILL, before.seq_len, 0) \
                 if self.cfg.cost.prefill_cost(self.cfg.model, "attn", 1) is not None else before
-            run = ForwardPass(self.env, self.network, self.queues, self.placement, refill,
-                              self.controller, token, self.cfg.per_block)
-            yield run.done
+            yield self._pass(self.placement, refill, token).done
         for block, old, new in rebuilt:
             self.records.migrations.append(MigrationRecord(
                 token, block.id, old, new, recovery[block.id],
@@ -379,9 +396,7 @@ class Simulation:
                     yield from self._finish_live(token, before)
                     migration_wait += env.now - phase_start
                 attempt_start = env.now
-                run = ForwardPass(env, self.network, self.queues, self.placement, work,
-                                  self.controller, token, cfg.per_block)
-                compute_s, comm_s = yield run.done
+                compute_s, comm_s = yield self._pass(self.placement, work, token).done
                 if not self._failed_since(checked_s):
                     break
                 lost_s += env.now - attempt_start  # a device it used failed: compute it again

@@ -132,11 +132,12 @@ class Network:
         return cached
 
     def transfer(self, src: str, dst: str, size_bytes: float, kind: str = "inference",
-                 tag: str = "") -> simpy.Event:
+                 tag: str = "", extra_latency_s: float = 0.0) -> simpy.Event:
         """Start sending ``size_bytes`` from ``src`` to ``dst``; the event fires on arrival.
 
         The event's value is the :class:`FlowRecord`. A transfer to the same node
-        completes at once and leaves no record.
+        completes at once and leaves no record. ``extra_latency_s`` is added to the path's
+        latency (e.g. per-message forwarding or medium-access delays).
         """
         if size_bytes < 0 or not math.isfinite(size_bytes):
             raise ValueError(f"transfer size must be finite and >= 0 bytes, got {size_bytes!r}")
@@ -146,6 +147,8 @@ class Network:
             return done
         route = self._route_cache.get((src, dst))
         resources, latency, hops = route if route is not None else self.route(src, dst)
+        if extra_latency_s:
+            latency += extra_latency_s
         now = self.env.now
         flow = Flow(self._next_id, src, dst, float(size_bytes), kind, tag, resources, latency,
                     now, done, hops, remaining_bits=float(size_bytes) * BITS_PER_BYTE,
