@@ -73,10 +73,19 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
-    from testbed.cluster import catalog_frame
-    frame = catalog_frame()
+    if args.profiles:
+        from testbed.cluster.calibrate import profile_frame
+        frame = profile_frame()
+    else:
+        from testbed.cluster import catalog_frame
+        frame = catalog_frame()
     print(frame.to_string(index=False))
     return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from testbed.cluster.calibrate import calibrate_command
+    return calibrate_command(args)
 
 
 def _cmd_traces(args: argparse.Namespace) -> int:
@@ -188,7 +197,23 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the model catalog")
     models.set_defaults(func=_cmd_models)
     devices = sub.add_parser("devices", help="list the device catalog")
+    devices.add_argument("--profiles", action="store_true",
+                         help="list the calibrated profiles (device x weight dtype) instead")
     devices.set_defaults(func=_cmd_devices)
+    calibrate = sub.add_parser("calibrate", help="fit a device's efficiencies to a measured "
+                               "single-device decode rate and print its profile row")
+    calibrate.add_argument("device", help="device type from the catalog (`testbed devices`)")
+    calibrate.add_argument("--dtype", required=True, help="weight dtype measured, e.g. q4_0")
+    rate = calibrate.add_mutually_exclusive_group(required=True)
+    rate.add_argument("--tokens-per-s", metavar="X", help="measured decode rate (tokens/s)")
+    rate.add_argument("--ms-per-token", metavar="Y", help="measured time per token (ms)")
+    calibrate.add_argument("--model", required=True, help="catalog model measured")
+    calibrate.add_argument("--seq-len", metavar="N", help="positions attended (prompt + "
+                           "tokens generated; default 128)")
+    calibrate.add_argument("--kv-dtype", metavar="D", help="K/V cache dtype (default: f16)")
+    calibrate.add_argument("--bound", choices=("auto", "memory", "compute"), default="auto",
+                           help="which roofline limit the measurement hit (default: auto)")
+    calibrate.set_defaults(func=_cmd_calibrate)
     _add_traces(sub)
     return parser
 

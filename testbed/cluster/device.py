@@ -13,6 +13,10 @@ import math
 from dataclasses import dataclass
 
 from testbed.errors import ConfigError, bad_value
+from testbed.model.dtypes import get_dtype
+
+Profile = tuple[str, float, float]
+"""One calibrated profile: (weight dtype name, eff_flops, eff_mem)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,13 @@ class DeviceSpec:
     bandwidth and far less of peak FLOP/s; the defaults (0.5, 0.7) are starting points to
     calibrate from measurements of the device at hand. ``nic_tx_bps`` / ``nic_rx_bps``
     optionally cap what the device can send / receive in total (bit/s).
+
+    ``profiles`` holds calibrated efficiencies per weight dtype, ``(dtype, eff_flops,
+    eff_mem)`` (:mod:`testbed.cluster.calibrate`; the catalog fills them from
+    ``data/device_profiles.csv``). They take effect through :meth:`for_dtype`; until then
+    ``eff_flops`` / ``eff_mem`` are the defaults. Setting ``eff_flops`` or ``eff_mem``
+    explicitly (:meth:`with_overrides`, a topology file's device entry) clears them: the
+    user's figure wins.
     """
 
     name: str
@@ -35,6 +46,7 @@ class DeviceSpec:
     eff_mem: float = 0.7
     nic_tx_bps: float | None = None
     nic_rx_bps: float | None = None
+    profiles: tuple[Profile, ...] = ()
 
     def __post_init__(self):
         for field in ("name", "model"):
@@ -50,6 +62,21 @@ class DeviceSpec:
             value = getattr(self, field)
             if not _is_number(value) or not 0.0 < value <= 1.0:
                 raise bad_value(value, "a fraction in (0, 1]", field=field)
+        object.__setattr__(self, "profiles", _check_profiles(self.profiles))
+
+    def for_dtype(self, dtype: str) -> "DeviceSpec":
+        """This device running weights in ``dtype``: a copy whose ``eff_flops`` / ``eff_mem``
+        are its calibrated profile for that dtype, ``self`` when it has none.
+
+        The copy holds no profiles (its efficiencies are settled), so applying
+        ``for_dtype`` again changes nothing.
+        """
+        name = get_dtype(dtype, field="dtype").name
+        for profile_dtype, eff_flops, eff_mem in self.profiles:
+            if profile_dtype == name:
+                return dataclasses.replace(self, eff_flops=eff_flops, eff_mem=eff_mem,
+                                           profiles=())
+        return self
 
     def compute_time_s(self, flops: float, bytes_read: float, avail_compute: float = 1.0,
                        avail_mem: float = 1.0) -> float:
@@ -74,6 +101,8 @@ class DeviceSpec:
             if key not in allowed:
                 raise ConfigError(f"got unknown device field {key!r}; expected one of "
                                   f"{', '.join(allowed)}", field=key, value=key)
+        if ("eff_flops" in fields or "eff_mem" in fields) and "profiles" not in fields:
+            fields["profiles"] = ()  # an explicit efficiency wins over calibrated profiles
         return dataclasses.replace(self, **fields)
 
 
@@ -84,6 +113,27 @@ def _is_number(value: object) -> bool:
 def _check_positive(value: object, field: str) -> None:
     if not _is_number(value) or not (math.isfinite(value) and value > 0):
         raise bad_value(value, "a positive finite number", field=field)
+
+
+def _check_profiles(profiles: object) -> tuple[Profile, ...]:
+    """``profiles`` as a tuple of ``(dtype, eff_flops, eff_mem)``, each dtype once."""
+    expected = "(dtype, eff_flops, eff_mem) triples"
+    if not isinstance(profiles, (tuple, list)):
+        raise bad_value(profiles, expected, field="profiles")
+    checked: dict[str, Profile] = {}
+    for i, profile in enumerate(profiles):
+        field = f"profiles[{i}]"
+        if not isinstance(profile, (tuple, list)) or len(profile) != 3:
+            raise bad_value(profile, expected, field=field)
+        dtype = get_dtype(profile[0], field=f"{field}.dtype").name
+        if dtype in checked:
+            raise ConfigError(f"got a second profile for dtype {dtype!r}; expected one per "
+                              "dtype", field=field, value=dtype)
+        for name, value in zip(("eff_flops", "eff_mem"), profile[1:]):
+            if not _is_number(value) or not 0.0 < value <= 1.0:
+                raise bad_value(value, "a fraction in (0, 1]", field=f"{field}.{name}")
+        checked[dtype] = (dtype, float(profile[1]), float(profile[2]))
+    return tuple(checked.values())
 
 
 def _time(amount: float, rate: float) -> float:

@@ -151,6 +151,20 @@ class Topology:
                                                     capacity_bps=capacity_bps, series=None)
         return new
 
+    def for_dtype(self, dtype: str) -> "Topology":
+        """This topology running weights in ``dtype``: every device is
+        ``spec.for_dtype(dtype)`` (its calibrated efficiencies for that dtype, if any; see
+        :meth:`DeviceSpec.for_dtype`). ``self`` when no device has a profile for it."""
+        devices = {name: spec.for_dtype(dtype) for name, spec in self.devices.items()}
+        if all(devices[name] is spec for name, spec in self.devices.items()):
+            return self
+        new = copy.copy(self)
+        new.devices = devices
+        new.graph = self.graph.copy()
+        for name, spec in devices.items():
+            new.graph.nodes[name]["device"] = spec
+        return new
+
     def with_controller(self, controller: str) -> "Topology":
         """A copy whose controller is ``controller`` (a device name)."""
         new = copy.copy(self)
