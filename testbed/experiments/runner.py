@@ -32,7 +32,10 @@ class RunResult:
     outcomes: dict[str, str] = field(default_factory=dict)
 
 
-def sim_config(scenario: Scenario, *, record_jobs: bool = False) -> SimConfig:
+def sim_config(scenario: Scenario, *, record_jobs: bool = False,
+               dataflow: object = None) -> SimConfig:
+    """The engine's configuration for ``scenario`` (``dataflow``: a partitioner entry's
+    own, else the scenario's)."""
     return SimConfig(
         model=scenario.model, cost=scenario.cost, topology=scenario.topology,
         prompt_tokens=scenario.prompt_tokens, generate_tokens=scenario.generate_tokens,
@@ -42,7 +45,9 @@ def sim_config(scenario: Scenario, *, record_jobs: bool = False) -> SimConfig:
         avail_compute=scenario.dynamics.avail, avail_mem=scenario.dynamics.avail,
         memory_taken=scenario.dynamics.memory_taken, failures=scenario.dynamics.failures,
         cache_recovery=scenario.cache_recovery, goodput_factor=scenario.goodput_factor,
-        record_jobs=record_jobs)
+        record_jobs=record_jobs,
+        dataflow=dataflow if dataflow is not None else scenario.dataflow,
+        messages=scenario.messages)
 
 
 def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
@@ -59,8 +64,9 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
                                        source=scenario.source, field=field_name)
         sim_started = time.perf_counter()
         try:
-            records = Simulation(sim_config(scenario, record_jobs=record_jobs),
-                                 partitioner).run()
+            config = sim_config(scenario, record_jobs=record_jobs,
+                                dataflow=scenario.dataflow_of(spec))
+            records = Simulation(config, partitioner).run()
         except ConfigError as error:
             # bad input only found at run time (e.g. a fixed placement that leaves blocks
             # unplaced): name the scenario file and the partitioner entry

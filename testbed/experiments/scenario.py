@@ -12,7 +12,9 @@ A scenario is a YAML mapping::
     workload: {prompt_tokens: 128, generate_tokens: 64, decision_interval: 1}
     migration: {mode: blocking, weights_preloaded: false}
     controller: {device: laptop, hosts_blocks: false}
-    partitioners: [single_device, round_robin]
+    partitioners: [single_device, round_robin, {name: fixed, placement: ..., dataflow: layer_pipeline}]
+    dataflow: head_level                # how placements run (default for every partitioner)
+    network: {goodput_factor: 1.0, message_costs: none}   # or catalog, or {send, recv, per_link}
     quick: {workload: {generate_tokens: 8}}   # overrides applied by --quick
 
 Every error names the file and the field. :func:`load_scenario` returns a
@@ -36,6 +38,10 @@ from testbed.cluster.yaml_reader import read_yaml
 from testbed.errors import ConfigError, bad_value
 from testbed.model import ModelSpec, get_cost_model, get_model, load_hf_config
 from testbed.model.cost import CostModel
+from testbed.cluster.message_costs import (catalog_message_costs, uniform_message_costs)
+from testbed.dataflows import make_dataflow
+from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
+from testbed.units import parse_time
 from testbed.experiments.device_dynamics import DeviceDynamics, parse_devices
 from testbed.experiments.seeding import component_rng
 from testbed.traces.config import trace_from_config
@@ -43,7 +49,9 @@ from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
 
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
             "devices", "network", "workload", "migration", "controller", "partitioners", "quick",
-            "full", "notes")
+            "full", "notes", "dataflow", "fidelity")
+NETWORK_KEYS = ("goodput_factor", "message_costs")
+MESSAGE_COST_KEYS = ("send", "recv", "per_link")
 WORKLOAD_KEYS = ("prompt_tokens", "generate_tokens", "decision_interval")
 MIGRATION_KEYS = ("mode", "weights_preloaded", "cache_recovery")
 CONTROLLER_KEYS = ("device", "hosts_blocks")
@@ -56,8 +64,9 @@ DEFAULTS = {
     "migration": {"mode": "blocking", "weights_preloaded": False,
                   "cache_recovery": "recompute"},
     "controller": {"hosts_blocks": False},
-    "network": {"goodput_factor": 1.0},
+    "network": {"goodput_factor": 1.0, "message_costs": "none"},
     "partitioners": ["single_device", "round_robin"],
+    "dataflow": "head_level",
 }
 
 
@@ -82,6 +91,14 @@ class Scenario:
     dynamics: DeviceDynamics = dataclasses.field(default_factory=DeviceDynamics)
     cache_recovery: str = "recompute"
     goodput_factor: float = 1.0
+    dataflow: object = "head_level"           # default dataflow (a name or a mapping)
+    messages: MessageCosts = NO_MESSAGE_COSTS  # per-message overheads
+
+    def dataflow_of(self, entry: str | dict) -> object:
+        """The dataflow a partitioner entry runs under (its own, else the scenario's)."""
+        if isinstance(entry, dict) and "dataflow" in entry:
+            return entry["dataflow"]
+        return self.dataflow
 
     def with_seed(self, seed: int) -> "Scenario":
         resolved = {**self.resolved, "seed": seed}
@@ -137,6 +154,7 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
     topology = _topology(resolved["topology"], source)
     resolved["topology"] = _portable_topology(resolved["topology"], source)
     topology = _links(resolved["links"], topology, source, seed_value)
+    topology = topology.for_dtype(model.weight_dtype)   # calibrated devices for its kernels
     resolved["links"] = _portable_links(resolved["links"], base_dir)
 
     workload = cv.mapping(resolved["workload"], source=source, field="workload",
@@ -178,12 +196,15 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
     if not isinstance(partitioners, list) or not partitioners:
         raise bad_value(partitioners, "a non-empty list of partitioner names or mappings",
                         source=source, field="partitioners")
-    _check_partitioners(partitioners, source)
+    dataflow = resolved["dataflow"]
+    make_dataflow(dataflow, source=source, field="dataflow")
+    _check_partitioners(partitioners, source, dataflow, model)
     _check_fixed_devices(partitioners, topology, hosts, source)
     dynamics = parse_devices(resolved.get("devices"), topology, seed_value, source=source)
     network = cv.mapping(resolved["network"], source=source, field="network",
-                         what="{goodput_factor}")
-    cv.check_keys(network, ("goodput_factor",), source=source, field="network")
+                         what="{goodput_factor, message_costs}")
+    cv.check_keys(network, NETWORK_KEYS, source=source, field="network")
+    messages = _message_costs(network.get("message_costs", "none"), topology, source)
     goodput = network["goodput_factor"]
     if isinstance(goodput, bool) or not isinstance(goodput, (int, float)) or \
             not 0 < goodput <= 1:
@@ -191,7 +212,24 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
                         source=source, field="network.goodput_factor")
     return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
                     preloaded, hosts, tuple(partitioners), resolved, source, dynamics,
-                    recovery, float(goodput))
+                    recovery, float(goodput), dataflow, messages)
+
+
+def _message_costs(value: object, topology: Topology, source: str) -> MessageCosts:
+    """``none`` (default), ``catalog`` (per device type and link technology, cited), or
+    ``{send, recv, per_link}`` durations for every device and link."""
+    field = "network.message_costs"
+    if value == "none" or value is False:
+        return NO_MESSAGE_COSTS
+    if value == "catalog" or value is True:
+        return catalog_message_costs(topology)
+    entry = cv.mapping(value, source=source, field=field,
+                       what="none, catalog or {send, recv, per_link}")
+    cv.check_keys(entry, MESSAGE_COST_KEYS, source=source, field=field)
+    durations = [cv.quantity(parse_time, entry.get(key, "0 s"), source=source,
+                             field=f"{field}.{key}", what="duration", allow_zero=True)
+                 for key in MESSAGE_COST_KEYS]
+    return uniform_message_costs(topology, *durations)
 
 
 def _integer(value: object, source: str, field: str, minimum: int = 1) -> int:
@@ -325,11 +363,31 @@ def _portable_links(entries: object, base_dir: Path) -> object:
     return out
 
 
-def _check_partitioners(entries: list, source: str) -> None:
+def _check_partitioners(entries: list, source: str, default_dataflow: object = None,
+                        model: ModelSpec | None = None) -> None:
     from testbed.partition import make_partitioner
     seen = set()
     for i, spec in enumerate(entries):
-        partitioner = make_partitioner(partitioner_spec(spec), seed=0, source=source, field=f"partitioners[{i}]")
+        field = f"partitioners[{i}]"
+        partitioner = make_partitioner(partitioner_spec(spec), seed=0, source=source,
+                                       field=field)
+        flow = spec.get("dataflow", default_dataflow) if isinstance(spec, dict) \
+            else default_dataflow
+        dataflow = make_dataflow(flow, source=source,
+                                 field=f"{field}.dataflow" if isinstance(spec, dict)
+                                 and "dataflow" in spec else "dataflow")
+        supported = getattr(partitioner, "dataflows", None)
+        if supported is not None and dataflow.name not in supported:
+            raise ConfigError(f"got dataflow {dataflow.name!r} for partitioner "
+                              f"{partitioner.name!r}, whose delay estimates follow "
+                              f"{', '.join(supported)}; expected one of those",
+                              source=source, field=field, value=dataflow.name)
+        if model is not None and (model.proj_shards > 1 or model.ffn_shards > 1) and \
+                not getattr(partitioner, "places_shards", True):
+            raise ConfigError(f"partitioner {partitioner.name!r} places whole proj and ffn "
+                              f"blocks; got a model cut into {model.proj_shards} proj and "
+                              f"{model.ffn_shards} ffn shards (set them to 1, or use another "
+                              "partitioner)", source=source, field=field)
         label = partitioner_label(spec)
         if label in seen:
             raise ConfigError(f"got {label!r} twice; give each a distinct 'label'",
@@ -369,7 +427,8 @@ def partitioner_label(spec: str | dict) -> str:
 
 
 def partitioner_spec(spec: str | dict) -> str | dict:
-    """The entry without its ``label`` key (what :func:`make_partitioner` takes)."""
+    """The entry without its ``label`` and ``dataflow`` keys (what
+    :func:`make_partitioner` takes)."""
     if isinstance(spec, dict):
-        return {k: v for k, v in spec.items() if k != "label"}
+        return {k: v for k, v in spec.items() if k not in ("label", "dataflow")}
     return spec

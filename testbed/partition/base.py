@@ -40,6 +40,12 @@ class Partitioner(abc.ABC):
     name: str = ""
     #: A note on the last decision, recorded with it (e.g. "not proven optimal").
     last_note: str = ""
+    #: The dataflows whose delay this partitioner's own estimates follow (None: any; it
+    #: then estimates with :func:`~testbed.plan.delay.estimate_token_delay`, which follows
+    #: the observation's dataflow).
+    dataflows: tuple[str, ...] | None = None
+    #: False if it places proj and ffn whole only (a model cut into shards is refused).
+    places_shards: bool = True
 
     def __init__(self, seed: int | np.random.SeedSequence | None = None, **options):
         if options:
@@ -74,9 +80,11 @@ class MemoryBook:
         self.free[device] -= count * self.need(block)
 
     def total_need(self) -> float:
-        per_layer = (self.obs.model.attn_blocks_per_layer * self._need["attn"]
-                     + self._need["proj"] + self._need["ffn"])
-        return per_layer * self.obs.model.n_layers
+        model = self.obs.model
+        per_layer = (model.attn_blocks_per_layer * self._need["attn"]
+                     + model.proj_shards * self._need["proj"]
+                     + model.ffn_shards * self._need["ffn"])
+        return per_layer * model.n_layers
 
 
 def make_partitioner(spec: str | dict, seed: int | np.random.SeedSequence | None = None,

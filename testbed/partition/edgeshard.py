@@ -68,8 +68,10 @@ def keeps_current(obs: Observation, fraction: float) -> bool:
 
 def layer_memory_bytes(obs: Observation) -> float:
     """Memory of one whole layer at the end of the decision interval (bytes)."""
-    return (obs.model.attn_blocks_per_layer * obs.memory_bytes("attn")
-            + obs.memory_bytes("proj") + obs.memory_bytes("ffn"))
+    model = obs.model
+    return (model.attn_blocks_per_layer * obs.memory_bytes("attn")
+            + model.proj_shards * obs.memory_bytes("proj")
+            + model.ffn_shards * obs.memory_bytes("ffn"))
 
 
 def layers_that_fit(budget_bytes: float, layer_bytes: float, n_layers: int) -> int:
@@ -118,9 +120,11 @@ class EdgeShard(StaticLayerBased):
                              f"of {obs.model.name} (one layer needs {layer_bytes / 2**20:.1f} "
                              f"MiB, within {self.fraction:g} of each device's memory)")
         work, net, ctl = obs.work, obs.network, obs.controller
-        per_layer = [obs.model.attn_blocks_per_layer * obs.device(d).compute_time_s(work.attn)
-                     + obs.device(d).compute_time_s(work.proj)
-                     + obs.device(d).compute_time_s(work.ffn) for d in names]
+        model = obs.model
+        per_layer = [model.attn_blocks_per_layer * obs.device(d).compute_time_s(work.attn)
+                     + model.proj_shards * obs.device(d).compute_time_s(work.proj)
+                     + model.ffn_shards * obs.device(d).compute_time_s(work.ffn)
+                     for d in names]
         hop = np.array([[net.transfer_time_s(a, b, work.input_bytes) for b in names]
                         for a in names])
         start = [net.transfer_time_s(ctl, d, work.input_bytes) for d in names]

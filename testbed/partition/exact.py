@@ -111,6 +111,8 @@ class Exact(Partitioner):
     """Optimal placement of one decision (HiGHS); flags answers cut short by the budget."""
 
     name = "exact"
+    dataflows = ("head_level",)   # its delay model is the head_level closed form (CountDelay)
+    places_shards = False
 
     def __init__(self, seed=None, time_limit_s: float = 10.0, rel_gap: float = 1e-7,
                  include_migration: bool = True):

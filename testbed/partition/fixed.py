@@ -3,7 +3,8 @@
 Rules map block patterns to devices, applied in order, later rules overriding earlier
 ones: ``{"*": "laptop", "L0-15": "jetson", "L3.attn2": "phone", "L4-7.ffn": "nuc"}``.
 A pattern is ``*`` (every block), ``L<a>`` or ``L<a>-<b>`` (whole layers), optionally
-followed by ``.attn``, ``.proj``, ``.ffn`` or ``.attn<i>``.
+followed by ``.attn``, ``.proj``, ``.ffn``, ``.attn<i>`` or, for a model cut into shards,
+``.proj<i>`` / ``.ffn<i>``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
 
 _PATTERN = re.compile(r"L(\d+)(?:-(\d+))?(?:\.(attn|proj|ffn)(\d+)?)?")
-_EXPECTED = "'*', 'L<a>', 'L<a>-<b>', optionally with '.attn', '.attn<i>', '.proj' or '.ffn'"
+_EXPECTED = ("'*', 'L<a>', 'L<a>-<b>', optionally with '.attn', '.attn<i>', '.proj', "
+             "'.proj<i>', '.ffn' or '.ffn<i>'")
 
 
 def _matcher(pattern: str):
     if pattern == "*":
         return lambda block: True
     match = _PATTERN.fullmatch(pattern) if isinstance(pattern, str) else None
-    if match is None or (match.group(4) is not None and match.group(3) != "attn"):
+    if match is None:
         raise ConfigError(f"got block pattern {pattern!r}; expected {_EXPECTED}",
                           field="placement", value=pattern)
     first = int(match.group(1))

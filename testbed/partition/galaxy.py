@@ -58,6 +58,7 @@ class Galaxy(StaticLayerBased):
     """Attention split over device groups by compute, proj and ffn on the group's fastest."""
 
     name = "galaxy"
+    places_shards = False   # proj and ffn of a group's layers go to its lead device whole
 
     def plan(self, obs: Observation) -> Placement:
         names = list(obs.candidates)

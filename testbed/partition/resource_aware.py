@@ -57,6 +57,8 @@ class ResourceAware(Partitioner):
     """The paper's greedy, resource-aware placement with myopic migrations."""
 
     name = "resource_aware"
+    dataflows = ("head_level",)   # its delay model is the head_level closed form (CountDelay)
+    places_shards = False
 
     def __init__(self, seed=None, score: str = "max",
                  weights: tuple[float, float, float] = (0.4, 0.3, 0.3),

@@ -40,6 +40,8 @@ class ResourceAwarePlus(Partitioner):
     """Greedy (``resource_aware``) start + bounded local search on delay + migration."""
 
     name = "resource_aware_plus"
+    dataflows = ("head_level",)   # its delay model is the head_level closed form (CountDelay)
+    places_shards = False
 
     def __init__(self, seed=None, max_passes: int = 20, min_gain_s: float = 1e-9,
                  time_budget_s: float | None = None, start_margin: float = 0.25,

@@ -118,6 +118,11 @@ class Observation:
         from testbed.dataflows import make_dataflow
         return make_dataflow(self.dataflow)
 
+    def memory_by_device(self, placement: Placement) -> dict[str, float]:
+        """Bytes each device would hold for ``placement``'s blocks in the next step, as
+        its dataflow places them (under ``root_sync`` the root holds every K/V cache)."""
+        return self.flow.template(placement, self.controller).bind(self.work).memory_bytes
+
     def migration_bytes(self, block: Block | str) -> float:
         """Bytes sent to move the block now: its K/V cache rows in use and activations,
         plus its weights unless they are pre-loaded everywhere."""
