@@ -98,6 +98,12 @@ def _generate(spec: dict, source: str) -> Topology:
                             field="topology.latency", what="latency", allow_zero=True)
     kwargs = {key: cv.name(spec[key], source=source, field=f"topology.{key}")
               for key in options if key in spec}
+    if "technology" in kwargs:
+        from testbed.cluster.link_catalog import get_link_technology
+        try:
+            get_link_technology(kwargs["technology"])
+        except ConfigError as error:
+            raise cv.relocate(error, source=source, field="topology.technology") from None
     try:
         topology = generator(devices, bandwidth_bps, latency_s, **kwargs)
     except ConfigError as error:

@@ -102,6 +102,39 @@ def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
     return 0
 
 
+@EXPERIMENT_KINDS.register("fidelity")
+def fidelity(data: dict, source: str, args: argparse.Namespace) -> int:
+    """Each published row of a table simulated with the same settings; fidelity.csv."""
+    from testbed.experiments.fidelity import (format_fidelity, load_fidelity_spec,
+                                              run_fidelity)
+    from testbed.experiments.results import write_config, write_meta
+
+    _single_run_options(args, "a fidelity experiment")
+    spec = load_fidelity_spec(data, source=source, quick=args.quick, full=args.full,
+                              seed=args.seed)
+    out = _output_folder(args, spec.name, spec.resolved)
+    _writing(out)
+    print(f"fidelity {spec.name}: {len(spec.cases)} published rows"
+          + (f" ({spec.source_note})" if spec.source_note else ""), flush=True)
+    started = time.perf_counter()
+    table, tokens = run_fidelity(spec, source=source)
+    wall = time.perf_counter() - started
+    write_config(out, spec.resolved)
+    table.to_csv(out / "fidelity.csv", index=False)
+    table.to_csv(out / "summary.csv", index=False)    # every experiment has a summary.csv
+    tokens.to_csv(out / "tokens.csv", index=False)
+    write_meta(out, name=spec.name, source=source, seed=spec.template.get("seed", 0),
+               resolved=spec.resolved, wall_s=wall)
+    if not args.no_figures:
+        from testbed.experiments.plots import plot_fidelity
+        plot_fidelity(table, out / "fidelity.png", title=spec.name)
+    print(format_fidelity(table))
+    agree = int(table.agrees.sum())
+    print(f"\n{agree} of {len(table)} rows agree (|error| <= {spec.tolerance_pct:g} %, or the "
+          f"same outcome); ran in {wall:.1f} s; results in {out}/")
+    return 0
+
+
 @EXPERIMENT_KINDS.register("sweep")
 def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
     """Every run of the grid not done yet, then the merged tables. ``args.workers`` (local

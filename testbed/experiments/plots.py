@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -49,6 +50,47 @@ def plot_gaps(steps: pd.DataFrame, path: str | Path, *, title: str = "") -> Path
             label.set_rotation(30)
             label.set_horizontalalignment("right")
     fig.suptitle(title or "Per-step gap to the optimum")
+    return _save(fig, path)
+
+
+def plot_fidelity(table: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
+    """Published against simulated time per token (ms) by number of devices, one panel
+    per model; solid: total, dashed: the root's transfer (non-compute) share. Rows
+    published as not fitting in memory are marked with an x at the bottom."""
+    path = Path(path)
+    sns.set_theme(style="whitegrid", context="notebook")
+    models = list(dict.fromkeys(table.model)) if not table.empty else ["-"]
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.5), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        rows = table[table.model == model].sort_values("devices")
+        timed = rows[rows.published_ms.notna()]
+        for column, style, label in (("published_ms", "o-", "published, total"),
+                                     ("simulated_ms", "s-", "simulated, total"),
+                                     ("published_transfer_ms", "o--", "published, transfer"),
+                                     ("simulated_transfer_ms", "s--", "simulated, transfer")):
+            if column in timed and timed[column].notna().any():
+                color = "tab:blue" if column.startswith("published") else "tab:orange"
+                ax.plot(timed.devices, timed[column], style, color=color, label=label,
+                        alpha=1.0 if "transfer" not in column else 0.7)
+        for row in rows[rows.published_ms.isna()].itertuples():
+            ax.plot([row.devices], [0], "x", color="black", markersize=10)
+            ax.annotate(f"published: {row.published_outcome}\nsimulated: "
+                        f"{row.simulated_outcome}", (row.devices, 0),
+                        textcoords="offset points", xytext=(6, 8), fontsize=7)
+        for row in timed.itertuples():
+            if pd.notna(row.error_pct):
+                ax.annotate(f"{row.error_pct:+.0f}%", (row.devices, row.simulated_ms),
+                            textcoords="offset points", xytext=(6, -12), fontsize=8,
+                            color="tab:orange")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(set(rows.devices)) or [1])
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel(f"devices (n = {len(timed)} timed rows)")
+        ax.set_ylabel("time per token (ms)")
+        ax.set_title(model)
+        ax.legend(fontsize=8, frameon=True)
+    fig.suptitle(title or "Published against simulated")
     return _save(fig, path)
 
 

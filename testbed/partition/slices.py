@@ -71,7 +71,10 @@ class Slices(Partitioner):
             placement = _split(obs, chosen)
             if not _overfull(obs, placement):
                 return placement
-        raise Infeasible(f"slices: no set of devices holds an even split of {obs.model.name}")
+        device, held, room = _overfull(obs, _split(obs, roomy[:1]))
+        raise Infeasible(f"slices: no set of devices has the memory for an even split of "
+                         f"{obs.model.name}; alone, {device} would hold {held / 2**30:.2f} GiB "
+                         f"and has {room / 2**30:.2f} GiB free for blocks")
 
 
 def _split(obs: Observation, devices: list[str]) -> Placement:
