@@ -88,6 +88,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return calibrate_command(args)
 
 
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from testbed.experiments.graph_figure import graph_command
+    return graph_command(args)
+
+
 def _cmd_traces(args: argparse.Namespace) -> int:
     from testbed.traces import commands
     options = commands.parse_options(args.option)
@@ -214,6 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--bound", choices=("auto", "memory", "compute"), default="auto",
                            help="which roofline limit the measurement hit (default: auto)")
     calibrate.set_defaults(func=_cmd_calibrate)
+    graph = sub.add_parser("graph", help="write the task graph of one token's forward pass "
+                           "(JSON, or a PNG/PDF drawing)")
+    graph.add_argument("scenario", help="scenario YAML file")
+    graph.add_argument("--step", type=int, required=True, metavar="N",
+                       help="the token whose pass to show (1 = the first, with the prefill)")
+    graph.add_argument("--out", required=True, metavar="G.json|G.png|G.pdf",
+                       help="output file; its suffix chooses JSON or a figure")
+    graph.add_argument("--partitioner", metavar="LABEL",
+                       help="the scenario's partitioner to run (default: its first)")
+    graph.add_argument("--layers", type=_positive_int, default=2, metavar="K",
+                       help="figure: draw only the first K layers (default: 2)")
+    graph.add_argument("--quick", action="store_true",
+                       help="apply the scenario's 'quick' settings")
+    graph.add_argument("--seed", type=int, help="override the scenario's seed")
+    graph.set_defaults(func=_cmd_graph)
     _add_traces(sub)
     return parser
 
