@@ -92,6 +92,13 @@ class GraphTemplate:
                 seen.setdefault(self.dst[i])
         return tuple(seen)
 
+    @cached_property
+    def recipes(self) -> tuple[tuple[Recipe, ...], tuple[int, ...]]:
+        """(the distinct recipes, the index of each task's recipe among them)."""
+        index: dict[Recipe, int] = {}
+        which = tuple(index.setdefault(r, len(index)) for r in self.recipe)
+        return tuple(index), which
+
     def bind(self, work: StepWork) -> "TaskGraph":
         """This structure with the numbers of one step."""
         return TaskGraph(self, work)
@@ -107,28 +114,22 @@ class TaskGraph:
     def __init__(self, template: GraphTemplate, work: StepWork):
         self.template = template
         self.work = work
-        n = len(template)
-        self.parts: list[tuple] = [()] * n
-        self.flops = [0.0] * n
-        self.bytes_read = [0.0] * n
-        self.size_bytes = [0.0] * n
-        costs: dict[Recipe, tuple] = {}
-        sizes: dict[Recipe, float] = {}
-        for i, (op, recipe) in enumerate(zip(template.op, template.recipe)):
-            if op == COMPUTE:
-                value = costs.get(recipe)
-                if value is None:
-                    parts = tuple((_component(work, term), count) for term, count in recipe
-                                  if term != "none")
-                    value = costs[recipe] = (parts,
-                                             sum(c * k.flops for k, c in parts),
-                                             sum(c * k.bytes_read for k, c in parts))
-                self.parts[i], self.flops[i], self.bytes_read[i] = value
+        recipes, which = template.recipes
+        values = []
+        for recipe in recipes:
+            if recipe and recipe[0][0] in SIZE_TERMS:
+                size = sum(n * SIZE_TERMS[term](work) for term, n in recipe)
+                values.append(((), 0.0, 0.0, size))
             else:
-                size = sizes.get(recipe)
-                if size is None:
-                    size = sizes[recipe] = sum(n * SIZE_TERMS[term](work) for term, n in recipe)
-                self.size_bytes[i] = size
+                parts = tuple((_component(work, term), count) for term, count in recipe
+                              if term != "none")
+                values.append((parts, sum(c * k.flops for k, c in parts),
+                               sum(c * k.bytes_read for k, c in parts), 0.0))
+        per_task = [values[k] for k in which]
+        self.parts = [v[0] for v in per_task]
+        self.flops = [v[1] for v in per_task]
+        self.bytes_read = [v[2] for v in per_task]
+        self.size_bytes = [v[3] for v in per_task]
 
     def __len__(self) -> int:
         return len(self.template)

@@ -9,7 +9,7 @@ it is submitted, and the queue needs no process of its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import simpy
 
@@ -18,8 +18,7 @@ from testbed.model.cost import BlockCost
 from testbed.traces.series import Series
 
 
-@dataclass(frozen=True)
-class JobRecord:
+class JobRecord(NamedTuple):
     """One computation on a device (times in s)."""
 
     device: str

@@ -48,6 +48,7 @@ from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
 from testbed.sim.compute import ComputeQueue
 from testbed.sim.network import CapacityReplay, Network
 from testbed.sim.executor import GraphRun
+from testbed.sim.fast_pass import fast_pass
 from testbed.sim.records import (DecisionEvent, MemorySample, MigrationRecord, OomEvent,
                                  Records, TokenRecord)
 from testbed.traces.series import Series
@@ -79,6 +80,7 @@ class SimConfig:
     per_block: bool = False   # reference mode: every block its own job and output flow
     dataflow: Dataflow | str | dict | None = None   # how a placement runs (head_level)
     messages: MessageCosts = NO_MESSAGE_COSTS       # per-message software overheads
+    fast_path: bool = True    # sweep passes nothing can contend in (testbed.sim.fast_pass)
 
     def __post_init__(self):
         if self.migration_mode not in MIGRATION_MODES:
@@ -126,9 +128,11 @@ class Simulation:
         self.network = Network(self.env, topo.path, capacity, latency, self._nic_tx, self._nic_rx,
                                config.goodput_factor)
         self.network.records = self.records.flows
+        self._replayed = {}
         for key, link in topo.links.items():
             if link.series is not None and not link.series.is_constant:
                 CapacityReplay(self.env, self.network, key, link.series)
+                self._replayed[key] = link.series
         self.placement: Placement | None = None
         self._live: _LiveMigration | None = None
         self._incoming_bytes: dict[str, float] = {}
@@ -224,6 +228,25 @@ class Simulation:
     def _pass(self, placement: Placement, work: StepWork, token: int) -> GraphRun:
         return GraphRun(self.env, self.network, self.queues, self.graph(placement, work),
                         f"t{token}", self.cfg.messages)
+
+    def _run_pass(self, placement: Placement, work: StepWork, token: int):
+        """One pass; yields until it is done and returns ``(compute_s, comm_s)`` of its
+        critical path. Swept in one go when nothing can contend (:mod:`.fast_pass`),
+        otherwise run event by event."""
+        network = self.network
+        if self.cfg.fast_path and not (network._flows or network._joining or
+                                       network._reallocation_pending or network.observers
+                                       or "transfer" in network.__dict__):
+            graph = self.graph(placement, work)
+            now = self.env.now
+            swept = fast_pass(graph, f"t{token}", now, network, self.queues,
+                              self.cfg.messages, self._replayed, self.cfg.record_jobs)
+            if swept is not None:
+                swept.apply(network, self.queues,
+                            self.records.jobs if self.cfg.record_jobs else None)
+                yield self.env.timeout(swept.end_s - now)
+                return swept.compute_s, swept.comm_s
+        return (yield self._pass(placement, work, token).done)
 
     def _record_memory(self, token: int, work: StepWork) -> None:
         now = self.env.now
@@ -396,7 +419,7 @@ class Simulation:
                     yield from self._finish_live(token, before)
                     migration_wait += env.now - phase_start
                 attempt_start = env.now
-                compute_s, comm_s = yield self._pass(self.placement, work, token).done
+                compute_s, comm_s = yield from self._run_pass(self.placement, work, token)
                 if not self._failed_since(checked_s):
                     break
                 lost_s += env.now - attempt_start  # a device it used failed: compute it again

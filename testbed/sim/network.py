@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Hashable
+from typing import Callable, Hashable, NamedTuple
 
 import simpy
 
@@ -55,9 +55,9 @@ class Flow:
     fluid_end_s: float = math.nan
 
 
-@dataclass(frozen=True, slots=True)
-class FlowRecord:
-    """What a finished flow leaves in the records (times in s, size in bytes)."""
+class FlowRecord(NamedTuple):
+    """What a finished flow leaves in the records (times in s, size in bytes); a named
+    tuple, because every run makes hundreds of thousands."""
 
     flow_id: int
     src: str

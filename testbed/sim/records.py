@@ -66,6 +66,10 @@ class DecisionEvent:
 
 
 def _frame(rows: list, cls) -> pd.DataFrame:
+    if hasattr(cls, "_fields"):          # a named tuple: the rows are the records
+        columns = list(cls._fields)
+        return pd.DataFrame.from_records(rows, columns=columns) if rows else \
+            pd.DataFrame(columns=columns)
     columns = [f.name for f in fields(cls)]
     if not rows:
         return pd.DataFrame(columns=columns)

@@ -1,0 +1,249 @@
+"""A pass computed in one sweep when nothing can contend: the engine's shortcut.
+
+When no flow is in flight, no link a pass uses changes capacity during it, and no two of
+its flows are ever on a link (or NIC) at the same time, max-min sharing gives every flow
+its lone bottleneck rate, so the events of the pass follow from its task graph alone: each
+task starts when its last dependency ends, a device runs its work in the order it arrives
+(FIFO, as :class:`~testbed.sim.compute.ComputeQueue`), a flow of ``S`` bytes at rate ``C``
+arrives ``latency + 8 S / C`` after it starts. :func:`fast_pass` computes those times in one
+sweep over the tasks (in task order) and, only if every condition held, returns them with
+the records the event-driven run would have left (flows, computations); otherwise None and
+the engine runs the pass event by event (:class:`~testbed.sim.executor.GraphRun`).
+
+What is checked, each failing check meaning "run it event by event": a flow at rate 0;
+two flows sharing a resource whose fluid phases overlap or touch; a capacity change on a
+used resource before the pass ends; a device receiving work out of task order, or two
+pieces of work reaching one device at the same instant for different reasons (which goes
+first would follow the event order, which the sweep does not model).
+
+The times equal the event-driven run's up to floating-point rounding (the engine's timers
+add delays to the current time; the sweep adds durations to start times), and so do the
+records, except that flows starting at the same instant for different reasons are
+numbered in task order (the engine numbers them in event order). Tests hold both to 1e-12
+relative; ``SimConfig.fast_path=False`` turns the shortcut off.
+"""
+
+from __future__ import annotations
+
+import math
+
+from testbed.plan.graph import COMPUTE, TaskGraph
+from testbed.plan.messages import MessageCosts
+from testbed.sim.compute import ComputeQueue, JobRecord
+from testbed.sim.network import FlowRecord, Network
+from testbed.units import BITS_PER_BYTE
+
+#: Fluid phases on one resource closer than this (relative) count as touching.
+_GAP_RTOL = 1e-9
+
+
+class FastPass:
+    """The outcome of a successful sweep (see :func:`fast_pass`)."""
+
+    __slots__ = ("end_s", "compute_s", "comm_s", "flows", "jobs", "busy")
+
+    def __init__(self, end_s, compute_s, comm_s, flows, jobs, busy):
+        self.end_s, self.compute_s, self.comm_s = end_s, compute_s, comm_s
+        self.flows, self.jobs, self.busy = flows, jobs, busy
+
+    def apply(self, network: Network, queues: dict[str, ComputeQueue],
+              record_jobs: list | None) -> None:
+        """Leave the records and the queues' state the event-driven run would have: flow
+        ids in the order the flows started, records in the order they finished."""
+        first = network._next_id
+        flows = self.flows
+        begins = [f[7] for f in flows]
+        ids = [0] * len(flows)
+        for rank, k in enumerate(sorted(range(len(flows)), key=begins.__getitem__)):
+            ids[k] = first + rank
+        ends = [(f[5], ids[k]) for k, f in enumerate(flows)]
+        records = network.records
+        for k in sorted(range(len(flows)), key=ends.__getitem__):
+            _, src, dst, size, tag, fluid_end, end, start, hops = flows[k]
+            records.append(FlowRecord(ids[k], src, dst, "inference", tag, size, hops,
+                                      start, fluid_end, end, 0.0))
+        network._next_id = first + len(flows)
+        for device, (free_at, busy) in self.busy.items():
+            queue = queues[device]
+            queue.free_at_s = free_at
+            queue.busy_s += busy
+        if record_jobs is not None:
+            record_jobs.extend(job for _, _, job in sorted(self.jobs, key=lambda j: j[:2]))
+
+
+def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
+              queues: dict[str, ComputeQueue], messages: MessageCosts, replayed: dict,
+              record_jobs: bool = False) -> FastPass | None:
+    """The pass of ``graph`` started at ``now`` swept in task order, or None if something
+    could contend (see the module docstring). ``replayed`` maps resources to the capacity
+    series the engine replays on them; ``record_jobs`` keeps a record per computation."""
+    t = graph.template
+    n = len(t)
+    is_compute = _compute_flags(t)
+    device, dst, deps, kinds = t.device, t.dst, t.deps, t.kind
+    parts, sizes, blocks, counts = graph.parts, graph.size_bytes, t.blocks, t.messages
+    finish = [0.0] * n
+    split: list = [None] * n
+    free: dict[str, float] = {}              # per device: when its queue is free
+    last: dict[str, tuple[float, int]] = {}  # per device: (time, cause) of its last work
+    busy: dict[str, float] = {}
+    jobs: list = []
+    flows: list = []
+    usage: dict = {}                         # resource -> [(start, fluid_end), ...]
+    capacity = network._capacity
+    send_s, recv_s = messages.send_s, messages.recv_s
+    link_s = messages.link_s
+    block_s: dict = {}                       # device -> {id(cost): one block's time}
+    routes: dict = {}
+
+    def queue_at(dev: str, ready: float, cause: int) -> float | None:
+        """When ``dev`` starts work that arrives at ``ready`` (None: out of order)."""
+        seen = last.get(dev)
+        if seen is not None and (ready < seen[0] or (ready == seen[0] and cause != seen[1])):
+            return None
+        last[dev] = (ready, cause)
+        free_at = free.get(dev)
+        if free_at is None:
+            free_at = queues[dev].free_at_s
+        return free_at if free_at > ready else ready
+
+    def occupy(dev, ready, start, service, label, nblocks) -> float:
+        end = start + service
+        free[dev] = end
+        busy[dev] = busy.get(dev, 0.0) + service
+        if record_jobs:
+            jobs.append((ready, len(jobs), JobRecord(dev, label, nblocks, ready, start, end)))
+        return ready + (end - ready)
+
+    for i in range(n):
+        ready, cause = now, -1
+        c = m = 0.0
+        for d in deps[i]:
+            f = finish[d]
+            if cause < 0 or f > ready:      # ties: the first, as the engine's split does
+                ready, cause = f, d
+                c, m = split[d]
+        if is_compute[i]:
+            dev = device[i]
+            seen = last.get(dev)
+            if seen is not None and (ready < seen[0] or
+                                     (ready == seen[0] and cause != seen[1])):
+                return None
+            last[dev] = (ready, cause)
+            free_at = free.get(dev)
+            queue = queues[dev]
+            if free_at is None:
+                free_at = queue.free_at_s
+            start = free_at if free_at > ready else ready
+            ps = parts[i]
+            times = block_s.get(dev)
+            if times is None:
+                times = block_s[dev] = {} if queue.avail_compute is None and \
+                    queue.avail_mem is None else None
+            if times is not None:            # no background load: one time per kernel
+                service = 0.0
+                for cost, count in ps:
+                    one = times.get(id(cost))
+                    if one is None:
+                        one = times[id(cost)] = queue.service_time_s(cost, 1, start)
+                    service = service + count * one if len(ps) > 1 else count * one
+            elif len(ps) == 1:
+                service = queue.service_time_s(ps[0][0], ps[0][1], start)
+            else:
+                service = 0.0
+                for cost, count in ps:
+                    service += queue.service_time_s(cost, count, start)
+            end = start + service
+            free[dev] = end
+            busy[dev] = busy.get(dev, 0.0) + service
+            if record_jobs:
+                jobs.append((ready, len(jobs), JobRecord(dev, f"{tag}.{kinds[i]}", blocks[i],
+                                                         ready, start, end)))
+            fired = ready + (end - ready)
+            finish[i] = fired
+            split[i] = (c + (fired - ready), m)
+            continue
+        src, to, count = device[i], dst[i], counts[i]
+        begin = ready
+        if send_s:
+            busy_s = count * send_s.get(src, 0.0)
+            if busy_s:
+                start = queue_at(src, ready, cause)
+                if start is None:
+                    return None
+                begin = occupy(src, ready, start, _busy(queues[src], start, busy_s),
+                               f"{tag}.send", 0)
+        route = routes.get((src, to))
+        if route is None:
+            resources, latency, hops = network.route(src, to)
+            rate = min([capacity[r] for r in resources])
+            route = routes[(src, to)] = (resources, latency, hops, rate)
+        resources, latency, hops, rate = route
+        if link_s:
+            latency += count * sum(link_s.get(r, 0.0) for r in resources)
+        size = sizes[i]
+        bits = float(size) * BITS_PER_BYTE
+        if bits > 0:
+            if not rate > 0:
+                return None
+            fluid_end = begin + bits / rate
+            for r in resources:
+                phases = usage.get(r)
+                if phases is None:
+                    usage[r] = [(begin, fluid_end)]
+                else:
+                    phases.append((begin, fluid_end))
+        else:
+            fluid_end = begin
+        arrived = fluid_end + latency
+        flows.append((len(flows), src, to, float(size), tag, fluid_end, arrived, begin, hops))
+        end = arrived
+        if recv_s:
+            busy_r = count * recv_s.get(to, 0.0)
+            if busy_r:
+                start = queue_at(to, arrived, i)
+                if start is None:
+                    return None
+                end = occupy(to, arrived, start, _busy(queues[to], start, busy_r),
+                             f"{tag}.recv", 0)
+        finish[i] = end
+        split[i] = (c, m + (end - ready))
+    end_s = finish[t.sink]
+    if not _apart(usage) or not _steady(usage, replayed, now, end_s):
+        return None
+    compute_s, comm_s = split[t.sink]
+    return FastPass(end_s, compute_s, comm_s, flows, jobs,
+                    {d: (free[d], busy[d]) for d in free})
+
+
+def _compute_flags(template) -> list[bool]:
+    flags = template.__dict__.get("_compute_flags")
+    if flags is None:
+        flags = template.__dict__["_compute_flags"] = [o == COMPUTE for o in template.op]
+    return flags
+
+
+def _busy(queue: ComputeQueue, start: float, busy_s: float) -> float:
+    c, _ = queue.availability(start)
+    return busy_s / c if c > 0 else (0.0 if busy_s == 0 else math.inf)
+
+
+def _apart(usage: dict) -> bool:
+    """No two fluid phases on one resource overlap or touch."""
+    for phases in usage.values():
+        if len(phases) < 2:
+            continue
+        phases.sort()
+        for (_, end), (start, _) in zip(phases, phases[1:]):
+            if start <= end * (1.0 + _GAP_RTOL) + 1e-15:
+                return False
+    return True
+
+
+def _steady(usage: dict, replayed: dict, begin: float, end: float) -> bool:
+    """No used resource changes capacity in ``[begin, end]``."""
+    for resource in usage:
+        series = replayed.get(resource)
+        if series is not None and series.next_change_s(begin) <= end:
+            return False
+    return True
