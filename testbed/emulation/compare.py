@@ -1,11 +1,14 @@
 """Join simulated and emulated runs and measure how far apart they are.
 
-Transfers are joined on (token, kind, src, dst) and their order within the token: the
-simulator's flows by start time, the plan's transfers in pipeline order (layer by layer;
-within a layer input -> attention outputs -> proj output), which is the same order: two
-transfers between the same pair in one layer are causally ordered (an attention output
-leaves a device only after that device's input has arrived). Sizes must agree, or the join
-fails loudly. Tokens join on their index.
+Transfers are joined on (token, kind, src, dst) and their order within that group: the
+simulator's flows by start time (then id), the plan's transfers by the start time (then
+id) of the flow they were compiled from (:func:`~testbed.emulation.plan.compile_plan`
+matches every transfer of the task graph to its simulated flow), so the pairing holds for
+any dataflow, including collectives that send several transfers between the same two
+devices in one layer. Against the run the plan was compiled from, the pairing is exact;
+against a re-simulation of the same placements under a corrected network model (the same
+graphs, other times) it assumes that transfers between two devices start in the same
+order. Sizes must agree, or the join fails loudly. Tokens join on their index.
 
 The error of one item is ``100 * (simulated - emulated) / emulated`` (%): the emulation,
 real TCP over shaped links, is the reference. :func:`error_table` gives, per metric, the
@@ -27,10 +30,6 @@ COLUMNS = ["metric", "n", "median_err_pct", "p90_err_pct"]
 #: Transfers with fewer bytes than this are excluded from ``transfer_time`` (they are
 #: signals of the paper preset's zero-byte hand-overs, not transfers).
 MIN_BYTES = 1
-
-
-#: Order of the steps of one layer (migrations come before the pass).
-STAGE_ORDER = {"migration": 0, "input": 1, "attn_out": 2, "proj_out": 3, "output": 4}
 
 
 #: Size classes of the per-size rows (bytes): a token bucket is a frame ahead of a real
@@ -62,7 +61,7 @@ def join_transfers(plan: TokenPlan, sim_flows: list, emulated: pd.DataFrame,
     for flow in sorted(sim_flows, key=lambda f: (f.start_s, f.flow_id)):
         sim_groups[(int(flow.tag[1:]), flow.kind, flow.src, flow.dst)].append(flow)
     plan_groups: dict[tuple, list] = defaultdict(list)
-    for info in sorted(plan.transfers, key=lambda t: (t.layer, STAGE_ORDER[t.stage], t.xfer)):
+    for info in sorted(plan.transfers, key=lambda t: (t.sim_start_s, t.flow_id, t.xfer)):
         plan_groups[(info.token, info.kind, info.src, info.dst)].append(info)
     if set(sim_groups) != set(plan_groups):
         extra = sorted(set(sim_groups) ^ set(plan_groups))[:5]

@@ -1,32 +1,63 @@
-"""The per-token plan of a simulated run as a task graph that workers execute.
+"""The per-token plan of a simulated run: the engine's task graph, serialised for workers.
 
-:func:`compile_plan` turns what a simulation decided and recorded (the placement in force
-at each token, the migration flows it sent, the service time of every computation) into
-tasks per device, mirroring :class:`testbed.sim.pipeline.ForwardPass` step for step:
+:func:`compile_plan` does not know any forward pass. For each token it takes the placement
+in force (from the partitioner's decisions), the step's work and the dataflow the run used,
+builds the same :class:`~testbed.plan.graph.TaskGraph` the engine executed
+(``dataflow.template(placement, controller).bind(work)``) and emits one worker task per
+graph task:
 
-- per token the controller marks the start; in ``blocking`` migration mode the blocks that
-  moved are sent first (the controller tells each old device to send, each new device tells
-  the controller it has them: out-of-band signals, instantaneous as in the simulator);
-- per layer the hidden state goes from the previous ffn device (the controller for layer
-  0) to every device hosting attention blocks of the layer, each computes its blocks and
-  sends their outputs to the proj device, proj computes and sends to the ffn device, ffn
-  computes; after the last layer the hidden state returns to the controller for the LM
-  head, whose end is the token's end.
+- a **compute** task becomes a ``compute`` task on its device that lasts the simulated
+  service time of the matching :class:`~testbed.sim.compute.JobRecord` (label
+  ``t<token>.<kind>``, the same block count);
+- a **transfer** becomes a ``send`` task on its source carrying the graph's
+  ``size_bytes`` (rounded to whole bytes; a transfer of 0 bytes is still a message: the
+  worker sends its 12-byte header alone, as the simulator's zero-byte flow still pays the
+  path latency) and a :class:`TransferInfo` (``stage`` = the graph's transfer kind, e.g.
+  ``input``, ``attn_out``, ``allreduce``, ``sync_qkv``; ``layer`` = the graph's layer).
+
+**Per-message costs are replayed.** When the run had per-message software overheads, the
+engine queued each transfer's send overhead on the source's compute queue (job
+``t<token>.send``) before the flow and its receive overhead on the destination's
+(``t<token>.recv``) after it; those jobs become ``compute`` tasks of the same duration,
+before the ``send`` and after the arrival, on the same FIFO queue of the worker as the
+blocks' computations. The per-link part of the message costs (a fixed delay per message and
+link crossed) has no counterpart on a real link and is refused (:class:`PlanError`) when
+``messages`` is given.
+
+Matching is checked against the simulated timeline: the plan is replayed token by token
+with the recorded times (a task is ready when its dependencies ended), and each graph task
+takes, among the not yet claimed records of its device and label (a transfer: of its
+token, source and destination), the first one submitted (started) at that ready time with
+the same block count (size). A record that is missing, or left over at the end, means the
+run did not execute this graph (another dataflow, a failure, live migration) and raises
+:class:`PlanError`. Each :class:`TransferInfo` keeps the start and end of its flow, by which
+:mod:`.compare` orders transfers between the same pair of devices.
+
+Around the graph, per token: the controller marks the start; in ``blocking`` migration
+mode the blocks that moved are sent first (the controller tells each old device to send,
+each new device tells the controller it has them: out-of-band signals, instantaneous as in
+the simulator); tasks of the graph without dependencies wait for that start (told by a
+signal when they run on another device); the graph's last task (the LM head on the
+controller) ends the token.
 
 A task runs on one device when all its dependencies (events on that device) have
 happened: ``k<task>`` when a local task finished, ``x<transfer>`` when a transfer's last
-byte arrived, ``s<signal>`` when a signal arrived. Every transfer carries identifiers
-(token, layer, stage, src, dst, kind) under which it is joined with the simulator's flow.
+byte arrived, ``s<signal>`` when a signal arrived. A graph dependency on a task of another
+device that no message carries (the engine treats dependencies as instantaneous knowledge)
+becomes a signal, unless another dependency of the task already implies it.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
+from testbed.dataflows import DEFAULT_DATAFLOW, make_dataflow
 from testbed.model.cost import CostModel
 from testbed.model.spec import ModelSpec
-from testbed.plan.placement import Placement
+from testbed.plan.graph import COMPUTE, GraphTemplate, TaskGraph
+from testbed.plan.messages import MessageCosts
+from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
 
 MIGRATION_LAYER = -1
@@ -34,7 +65,7 @@ MIGRATION_LAYER = -1
 
 class PlanError(ValueError):
     """The simulated run cannot be replayed (a feature the emulation does not support, or
-    records that do not match the pipeline)."""
+    records that do not match the task graph)."""
 
 
 @dataclass
@@ -56,12 +87,15 @@ class Task:
 class TransferInfo:
     xfer: int
     token: int
-    layer: int                    # -1 for migrations, n_layers for the return to the controller
-    stage: str                    # "input", "attn_out", "proj_out", "output", "migration"
+    layer: int                    # the graph's layer; -1 for migrations
+    stage: str                    # the graph's transfer kind ("input", "allreduce", ...)
     src: str
     dst: str
     kind: str                     # "inference" or "migration" (as the simulator's flows)
     size_bytes: int
+    sim_start_s: float = 0.0      # the simulated flow's start and end (s)
+    sim_end_s: float = 0.0
+    flow_id: int = -1             # the simulated flow's id in the run compiled
 
 
 @dataclass(frozen=True)
@@ -69,7 +103,7 @@ class ComputeInfo:
     task: int
     token: int
     layer: int
-    kind: str                     # "attn", "proj", "ffn", "lm_head"
+    kind: str                     # the graph's kind ("attn", "proj", ...), "send", "recv"
     device: str
     n_blocks: int
     sim_start_s: float
@@ -100,6 +134,7 @@ class TokenPlan:
     incoming: dict[str, list[int]] = field(default_factory=dict)       # device -> transfer ids
     signals_in: dict[str, list[int]] = field(default_factory=dict)     # device -> signal ids
     sim_duration_s: float = 0.0
+    dataflow: str = DEFAULT_DATAFLOW   # the dataflow whose graphs the plan serialises
 
     def device_part(self, device: str) -> dict:
         """What one worker needs: its tasks, what it will receive, whom it sends to."""
@@ -123,33 +158,104 @@ def step_of(cost: CostModel, model: ModelSpec, prompt_tokens: int, token: int) -
     return step_work(cost, model, DECODE, prompt_tokens + token - 1, token - 1)
 
 
-class _JobTimes:
-    """The simulator's computations per (device, label), in submission order."""
+def _near(a: float, b: float) -> bool:
+    """Equal simulated instants (up to the rounding of ``now + (end - now)``)."""
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
-    def __init__(self, jobs: list):
-        self._queues: dict[tuple[str, str], deque] = defaultdict(deque)
-        for job in jobs:
-            self._queues[(job.device, job.label)].append(job)
 
-    def take(self, device: str, label: str, n_blocks: int):
-        queue = self._queues.get((device, label))
+class _Records:
+    """The simulation's computations and inference flows, claimed one by one by the plan."""
+
+    def __init__(self, jobs: list, flows: list, dataflow: str):
+        self.dataflow = dataflow
+        self.jobs: dict[tuple[str, str], list] = defaultdict(list)
+        for job in jobs:                                   # submission order
+            self.jobs[(job.device, job.label)].append(job)
+        self.flows: dict[tuple[str, str, str], list] = defaultdict(list)
+        for flow in sorted(flows, key=lambda f: (f.start_s, f.flow_id)):
+            if flow.kind == "inference":
+                self.flows[(flow.tag, flow.src, flow.dst)].append(flow)
+
+    def has_jobs(self, device: str, label: str) -> bool:
+        return bool(self.jobs.get((device, label)))
+
+    def take_job(self, device: str, label: str, n_blocks: int, at_s: float):
+        """The first unclaimed computation ``label`` on ``device`` submitted at ``at_s``."""
+        queue = self.jobs.get((device, label))
         if not queue:
             raise PlanError(f"the simulation recorded no computation {label!r} on {device!r} "
-                            "for this step of the plan (run it with record_jobs=True)")
-        job = queue.popleft()
-        if job.n_blocks != n_blocks:
+                            "for this step of the plan (run it with record_jobs=True, and "
+                            f"with the dataflow {self.dataflow!r})")
+        found = [k for k, job in enumerate(queue) if _near(job.submit_s, at_s)]
+        for k in found:
+            if queue[k].n_blocks == n_blocks:
+                return queue.pop(k)
+        if found:
             raise PlanError(f"computation {label!r} on {device!r}: the simulation ran "
-                            f"{job.n_blocks} block(s) where the plan has {n_blocks}")
-        return job
+                            f"{queue[found[0]].n_blocks} block(s) where the plan has "
+                            f"{n_blocks}")
+        raise PlanError(f"computation {label!r} on {device!r}: the task graph of "
+                        f"{self.dataflow!r} submits it at {at_s:.9g} s, the simulation at "
+                        f"{', '.join(f'{j.submit_s:.9g}' for j in queue[:3])} s; the run did "
+                        "not execute this graph")
 
-    def left(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+    def take_flow(self, tag: str, src: str, dst: str, size_bytes: float, at_s: float):
+        """The first unclaimed inference flow ``src -> dst`` of ``tag`` of ``size_bytes``
+        started at ``at_s``."""
+        queue = self.flows.get((tag, src, dst), [])
+        for k, flow in enumerate(queue):
+            if _near(flow.start_s, at_s) and \
+                    abs(flow.size_bytes - size_bytes) <= 0.5 + 1e-9 * size_bytes:
+                return queue.pop(k)
+        seen = ", ".join(f"{f.size_bytes:.0f} B at {f.start_s:.9g} s" for f in queue[:3])
+        raise PlanError(f"token {tag[1:]}: the task graph of {self.dataflow!r} sends "
+                        f"{size_bytes:.0f} B {src}->{dst} at {at_s:.9g} s; the simulation "
+                        f"has {seen or 'no such flow'}; the run did not execute this graph")
+
+    def left(self) -> tuple[int, int]:
+        return (sum(len(q) for q in self.jobs.values()),
+                sum(len(q) for q in self.flows.values()))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the plan needs of a template beyond the template itself."""
+
+    home: tuple[str, ...]               # where a task's end is known: device or destination
+    deps: tuple[tuple[int, ...], ...]   # dependencies, minus remote ones others imply
+
+
+def _shape(template: GraphTemplate) -> _Shape:
+    home = tuple(template.device[i] if op == COMPUTE else template.dst[i]
+                 for i, op in enumerate(template.op))
+    deps = []
+    for i, own in enumerate(template.deps):
+        here = template.device[i]
+        kept = tuple(d for d in own if home[d] == here or
+                     not any(_reaches(template, d, other) for other in own if other != d))
+        deps.append(kept)
+    return _Shape(home, tuple(deps))
+
+
+def _reaches(template: GraphTemplate, ancestor: int, task: int) -> bool:
+    """True if ``task`` depends, directly or not, on ``ancestor`` (topological order:
+    ancestors have smaller indices)."""
+    stack, seen = [task], set()
+    while stack:
+        node = stack.pop()
+        for d in template.deps[node]:
+            if d == ancestor:
+                return True
+            if d > ancestor and d not in seen:
+                seen.add(d)
+                stack.append(d)
+    return False
 
 
 class _Builder:
-    def __init__(self, plan: TokenPlan, jobs: _JobTimes):
+    def __init__(self, plan: TokenPlan, records: _Records):
         self.plan = plan
-        self.jobs = jobs
+        self.records = records
         self._signals = 0
 
     def task(self, device: str, op: str, deps: list[str], **params) -> Task:
@@ -161,17 +267,20 @@ class _Builder:
         return self.task(device, "mark", deps, not_before_s=not_before_s)
 
     def transfer(self, src: str, dst: str, size_bytes: float, deps: list[str], token: int,
-                 layer: int, stage: str, kind: str = "inference") -> list[str]:
-        """Send ``size_bytes`` once ``deps`` (on ``src``) happened; returns the events on
-        ``dst`` that mean it arrived (``deps`` themselves when ``src == dst``: no flow)."""
+                 layer: int, stage: str, kind: str, flow) -> str:
+        """Send ``size_bytes`` once ``deps`` (on ``src``) happened, as the simulated
+        ``flow`` did; returns the event on ``dst`` that means it arrived."""
         if src == dst:
-            return list(deps)
+            raise PlanError(f"token {token}: a {stage} transfer from {src!r} to itself "
+                            "(the task graph should not contain one)")
         xfer = len(self.plan.transfers)
         size = int(round(size_bytes))
         self.task(src, "send", deps, xfer=xfer, dst=dst, size_bytes=size, channel=kind)
-        self.plan.transfers.append(TransferInfo(xfer, token, layer, stage, src, dst, kind, size))
+        self.plan.transfers.append(TransferInfo(xfer, token, layer, stage, src, dst, kind,
+                                                size, flow.start_s, flow.end_s,
+                                                flow.flow_id))
         self.plan.incoming.setdefault(dst, []).append(xfer)
-        return [f"x{xfer}"]
+        return f"x{xfer}"
 
     def signal(self, src: str, dst: str, deps: list[str]) -> list[str]:
         if src == dst:
@@ -183,37 +292,70 @@ class _Builder:
         return [f"s{sid}"]
 
     def compute(self, device: str, kind: str, n_blocks: int, deps: list[str], token: int,
-                layer: int) -> list[str]:
-        job = self.jobs.take(device, f"t{token}.{kind}", n_blocks)
+                layer: int, at_s: float):
+        """The simulated computation ``t<token>.<kind>`` submitted at ``at_s``, as a task;
+        returns (its event, its simulated end)."""
+        job = self.records.take_job(device, f"t{token}.{kind}", n_blocks, at_s)
         task = self.task(device, "compute", deps, duration_s=job.end_s - job.start_s)
         self.plan.computes.append(ComputeInfo(task.id, token, layer, kind, device, n_blocks,
                                               job.start_s, job.end_s))
-        return [f"k{task.id}"]
+        return f"k{task.id}", job.end_s
 
-    def forward(self, placement: Placement, work: StepWork, ready: list[str],
-                token: int) -> Task:
-        """One forward pass from the controller (``ready``: events on the controller)."""
+    def graph(self, graph: TaskGraph, shape: _Shape, ready: list[str], start_s: float,
+              token: int) -> tuple[Task, float]:
+        """One pass: the tasks of ``graph`` from ``ready`` (events on the controller,
+        at simulated time ``start_s``); returns the task that ends it and its simulated
+        end."""
+        t = graph.template
         controller = self.plan.controller
-        src, deps = controller, ready
-        layers = placement.layers
-        for layer in layers:
-            index = layer.layer
-            at_proj: list[str] = []
-            for device, n in layer.attn_hosts:
-                arrived = self.transfer(src, device, work.input_bytes, deps, token, index,
-                                        "input")
-                done = self.compute(device, "attn", n, arrived, token, index)
-                at_proj += self.transfer(device, layer.proj, n * work.attn.output_bytes, done,
-                                         token, index, "attn_out")
-            projected = self.compute(layer.proj, "proj", 1, at_proj, token, index)
-            at_ffn = self.transfer(layer.proj, layer.ffn, work.proj.output_bytes, projected,
-                                   token, index, "proj_out")
-            deps = self.compute(layer.ffn, "ffn", 1, at_ffn, token, index)
-            src = layer.ffn
-        back = self.transfer(src, controller, work.output_bytes, deps, token, len(layers),
-                             "output")
-        done = self.compute(controller, "lm_head", 1, back, token, len(layers))
-        return self.plan.tasks[int(done[0][1:])]
+        tag = f"t{token}"
+        event: list[str] = [""] * len(t)          # on shape.home[i]: task i is done
+        end_s = [0.0] * len(t)                    # simulated end of task i
+        relayed: dict[tuple[object, str], list[str]] = {}
+
+        def on(device: str, deps: tuple[int, ...]) -> list[str]:
+            """The events on ``device`` that stand for ``deps`` (signals where remote)."""
+            if not deps:
+                key = ("start", device)
+                if key not in relayed:
+                    relayed[key] = self.signal(controller, device, ready)
+                return relayed[key]
+            out = []
+            for d in deps:
+                if shape.home[d] == device:
+                    out.append(event[d])
+                else:
+                    key = (d, device)
+                    if key not in relayed:
+                        relayed[key] = self.signal(shape.home[d], device, [event[d]])
+                    out += relayed[key]
+            return out
+
+        for i, op in enumerate(t.op):
+            at_s = max((end_s[d] for d in t.deps[i]), default=start_s)
+            device, layer, kind = t.device[i], t.layer[i], t.kind[i]
+            deps = on(device, shape.deps[i])
+            if op == COMPUTE:
+                event[i], end_s[i] = self.compute(device, kind, t.blocks[i], deps, token,
+                                                  layer, at_s)
+                continue
+            dst = t.dst[i]
+            if self.records.has_jobs(device, f"{tag}.send"):   # per-message send overhead
+                sent, at_s = self.compute(device, "send", 0, deps, token, layer, at_s)
+                deps = [sent]
+            flow = self.records.take_flow(tag, device, dst, graph.size_bytes[i], at_s)
+            event[i] = self.transfer(device, dst, graph.size_bytes[i], deps, token, layer,
+                                     kind, "inference", flow)
+            end_s[i] = flow.end_s
+            if self.records.has_jobs(dst, f"{tag}.recv"):      # per-message receive overhead
+                event[i], end_s[i] = self.compute(dst, "recv", 0, [event[i]], token, layer,
+                                                  end_s[i])
+        sink = t.sink
+        if t.op[sink] != COMPUTE or t.device[sink] != controller:
+            raise PlanError(f"the task graph of {t.dataflow!r} ends with a {t.kind[sink]} "
+                            f"{t.op[sink]} on {t.device[sink]!r}; the emulation ends a token "
+                            f"with a computation on the controller {controller!r}")
+        return self.plan.tasks[int(event[sink][1:])], end_s[sink]
 
 
 def placement_per_token(decisions: list[tuple[int, Placement]], n_tokens: int
@@ -236,17 +378,25 @@ def placement_per_token(decisions: list[tuple[int, Placement]], n_tokens: int
 
 def compile_plan(*, model: ModelSpec, cost: CostModel, controller: str, devices: list[str],
                  prompt_tokens: int, tokens: list, flows: list, jobs: list,
-                 decisions: list[tuple[int, Placement]], migration_mode: str = "blocking"
+                 decisions: list[tuple[int, Placement]], migration_mode: str = "blocking",
+                 dataflow: object = None, messages: MessageCosts | None = None
                  ) -> TokenPlan:
-    """The task graph of a simulated run.
+    """The worker tasks of a simulated run.
 
     ``tokens``, ``flows``, ``jobs``: the simulation's ``TokenRecord``, ``FlowRecord`` and
     ``JobRecord`` lists (``record_jobs=True``); ``decisions``: ``(token, placement)`` of each
-    successful partitioner call.
+    successful partitioner call; ``dataflow``: the run's (a name, a mapping or a
+    :class:`~testbed.dataflows.Dataflow`, as :func:`~testbed.dataflows.make_dataflow`
+    takes; default ``head_level``); ``messages``: the run's
+    :class:`~testbed.plan.messages.MessageCosts`, if known (per-link delays are refused).
     """
     if migration_mode != "blocking":
         raise PlanError(f"migration mode {migration_mode!r} is not supported by the emulation "
                         "(only 'blocking')")
+    if messages is not None and any(v > 0 for v in messages.link_s.values()):
+        raise PlanError("the simulation delays every message on each link it crosses "
+                        "(per-link message costs); a real link has no such delay, so the "
+                        "emulation does not replay it (set per_link to 0)")
     unsupported = sorted({f.kind for f in flows} - {"inference", "migration"})
     if unsupported:
         raise PlanError(f"the simulation sent {', '.join(unsupported)} flows, which the "
@@ -254,9 +404,12 @@ def compile_plan(*, model: ModelSpec, cost: CostModel, controller: str, devices:
     if any(getattr(t, "lost_s", 0.0) or getattr(t, "recovery_s", 0.0) for t in tokens):
         raise PlanError("the simulation recomputed or rebuilt blocks after a failure; the "
                         "emulation does not replay failures")
-    plan = TokenPlan(controller, list(devices))
-    builder = _Builder(plan, _JobTimes(jobs))
+    flow_spec = make_dataflow(dataflow)
+    plan = TokenPlan(controller, list(devices), dataflow=flow_spec.describe())
+    records = _Records(jobs, flows, flow_spec.describe())
+    builder = _Builder(plan, records)
     placements = placement_per_token(decisions, len(tokens))
+    shapes: dict[Placement, _Shape] = {}
     migrations: dict[int, list] = defaultdict(list)
     for flow in sorted(flows, key=lambda f: (f.start_s, f.flow_id)):
         if flow.kind == "migration":
@@ -272,15 +425,29 @@ def compile_plan(*, model: ModelSpec, cost: CostModel, controller: str, devices:
             for flow in moves:
                 go = builder.signal(controller, flow.src, ready)
                 arrived = builder.transfer(flow.src, flow.dst, flow.size_bytes, go, token,
-                                           MIGRATION_LAYER, "migration", "migration")
-                acks += builder.signal(flow.dst, controller, arrived)
+                                           MIGRATION_LAYER, "migration", "migration", flow)
+                acks += builder.signal(flow.dst, controller, [arrived])
             ready = [f"k{builder.mark(controller, acks).id}"]
-        work = step_of(cost, model, prompt_tokens, token)
-        end = builder.forward(placements[token], work, ready, token)
+        try:
+            template = flow_spec.template(placements[token], controller)
+        except PlacementError as error:
+            raise PlanError(f"token {token}: the placement does not run under "
+                            f"{flow_spec.describe()}: {error}") from None
+        shape = shapes.get(placements[token])
+        if shape is None:
+            shape = shapes[placements[token]] = _shape(template)
+        graph = template.bind(step_of(cost, model, prompt_tokens, token))
+        end, end_s = builder.graph(graph, shape, ready,
+                                   record.start_s + record.migration_wait_s, token)
+        if not _near(end_s, record.end_s):
+            raise PlanError(f"token {token}: the task graph of {flow_spec.describe()!r} ends "
+                            f"at {end_s:.9g} s, the simulated token at {record.end_s:.9g} s")
         plan.tokens.append(TokenInfo(token, start.id, end.id))
         previous_end = [f"k{end.id}"]
-    if builder.jobs.left():
-        raise PlanError(f"{builder.jobs.left()} simulated computation(s) have no place in the "
-                        "plan; the run is not a plain token loop")
+    jobs_left, flows_left = records.left()
+    if jobs_left or flows_left:
+        raise PlanError(f"{jobs_left} simulated computation(s) and {flows_left} inference "
+                        f"flow(s) have no place in the plan of {flow_spec.describe()!r}; the "
+                        "run is not a plain token loop of this dataflow")
     plan.sim_duration_s = max((t.end_s for t in tokens), default=0.0)
     return plan

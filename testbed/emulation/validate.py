@@ -1,8 +1,12 @@
 """``testbed validate mininet SCENARIO.yaml --out DIR``: both backends, one error table.
 
-For each partitioner of the scenario: simulate it (with its computations recorded),
-compile the per-token plan it decided (:mod:`.plan`), execute that plan on real TCP in
-Mininet (:mod:`.emulate`), and join the two per transfer and per token (:mod:`.compare`).
+For each partitioner of the scenario: simulate it under its dataflow (the entry's own, else
+the scenario's) with its computations recorded, compile the task graphs it executed into
+the per-token plan (:mod:`.plan`), execute that plan on real TCP in Mininet
+(:mod:`.emulate`), and join the two per transfer and per token (:mod:`.compare`).
+Per-message send and receive overheads are replayed as computations; what the emulation
+cannot replay (live migration, device failures, NIC limits, per-link message delays) is
+refused before anything runs.
 Without ``netem`` in the kernel the emulated links have no latency, so the simulation is
 run with zero link latency too (and the output says so). The same placements are then
 simulated again with each candidate correction of the network model
@@ -74,6 +78,11 @@ def check_supported(scenario: Scenario) -> None:
     if scenario.dynamics.failures:
         raise ConfigError("the Mininet validation does not replay device failures",
                           source=scenario.source, field="devices")
+    if any(v > 0 for v in scenario.messages.link_s.values()):
+        raise ConfigError("the Mininet validation does not replay per-link message delays "
+                          "(a real link has no such delay); use message costs without "
+                          "per_link, or none", source=scenario.source,
+                          field="network.message_costs")
     limited = [d.name for d in scenario.topology.devices.values()
                if d.nic_tx_bps or d.nic_rx_bps]
     if limited:
@@ -81,22 +90,29 @@ def check_supported(scenario: Scenario) -> None:
                           source=scenario.source, field="topology")
 
 
-def _simulations(scenario: Scenario, topology) -> list[SimulatedRun]:
+def _simulations(scenario: Scenario, topology) -> list[tuple[SimulatedRun, object]]:
+    """Per partitioner entry: its simulated run and the dataflow it ran under."""
     runs = []
     for i, spec in enumerate(scenario.partitioners):
         label = partitioner_label(spec)
+        field = f"partitioners[{i}]"
         partitioner = make_partitioner(partitioner_spec(spec),
                                        seed=component_seed(scenario.seed, "partitioner", label),
-                                       source=scenario.source, field=f"partitioners[{i}]")
-        run = simulate(sim_config(scenario), partitioner, label, topology=topology)
+                                       source=scenario.source, field=field)
+        dataflow = scenario.dataflow_of(spec)
+        try:
+            run = simulate(sim_config(scenario, dataflow=dataflow), partitioner, label,
+                           topology=topology)
+        except ConfigError as error:
+            raise error.located(scenario.source, field) from None
         if run.records.outcome != "ok":
             raise ConfigError(f"the simulation did not complete: {run.records.outcome}",
-                              source=scenario.source, field=f"partitioners[{i}]")
-        runs.append(run)
+                              source=scenario.source, field=field)
+        runs.append((run, dataflow))
     return runs
 
 
-def _plan(scenario: Scenario, run: SimulatedRun):
+def _plan(scenario: Scenario, run: SimulatedRun, dataflow: object, index: int):
     records = run.records
     try:
         return compile_plan(model=scenario.model, cost=scenario.cost,
@@ -104,12 +120,15 @@ def _plan(scenario: Scenario, run: SimulatedRun):
                             devices=list(scenario.topology.devices),
                             prompt_tokens=scenario.prompt_tokens, tokens=records.tokens,
                             flows=records.flows, jobs=records.jobs, decisions=run.decisions,
-                            migration_mode=scenario.migration_mode)
+                            migration_mode=scenario.migration_mode, dataflow=dataflow,
+                            messages=scenario.messages)
     except PlanError as error:
-        raise ConfigError(str(error), source=scenario.source) from None
+        raise ConfigError(str(error), source=scenario.source,
+                          field=f"partitioners[{index}]") from None
 
 
-def _corrected(scenario: Scenario, run: SimulatedRun, plan, emulated, topology):
+def _corrected(scenario: Scenario, run: SimulatedRun, dataflow: object, plan, emulated,
+               topology):
     """Per transfer and per token, the simulated times under each model correction."""
     variants = {
         "goodput": dict(topology=scaled_capacity(topology, GOODPUT_FACTOR)),
@@ -119,7 +138,8 @@ def _corrected(scenario: Scenario, run: SimulatedRun, plan, emulated, topology):
     for name, options in variants.items():
         # each correction is applied to the line-rate model (goodput factor 1), whatever
         # the scenario's own network.goodput_factor is
-        line_rate = dataclasses.replace(sim_config(scenario), goodput_factor=1.0)
+        line_rate = dataclasses.replace(sim_config(scenario, dataflow=dataflow),
+                                        goodput_factor=1.0)
         again = simulate(line_rate, ReplayPartitioner(run.decisions), run.label, **options)
         size_of = wire_bytes if name == "headers" else float
         transfers = join_transfers(plan, again.records.flows, emulated.tables["transfers"],
@@ -168,18 +188,21 @@ def validate_mininet(path: str | Path, out: str | Path, *, quick: bool = False,
                          "propagation delay, so the simulation is compared with link "
                          "latencies set to 0")
         echo(notes[-1])
-        runs = _simulations(scenario, topology)
-        plans = [_plan(scenario, run) for run in runs]
+        simulated = _simulations(scenario, topology)
+        runs = [run for run, _ in simulated]
+        dataflows = [dataflow for _, dataflow in simulated]
+        plans = [_plan(scenario, run, dataflow, i)
+                 for i, (run, dataflow) in enumerate(simulated)]
         emulated = emulate_plans(topology, [(r.label, p) for r, p in zip(runs, plans)],
                                  resources, netem=netem, queueing=queueing,
                                  progress=echo)
     if resources.leftovers:
         notes.append("cleanup left: " + ", ".join(resources.leftovers))
     transfers, tokens, computes, capacity = [], [], [], []
-    for run, plan, emu in zip(runs, plans, emulated):
+    for run, dataflow, plan, emu in zip(runs, dataflows, plans, emulated):
         joined = join_transfers(plan, run.records.flows, emu.tables["transfers"], topology)
         per_token = join_tokens(run.records.tokens, emu.tables["tokens"])
-        for name, (by_xfer, by_token) in _corrected(scenario, run, plan, emu,
+        for name, (by_xfer, by_token) in _corrected(scenario, run, dataflow, plan, emu,
                                                     topology).items():
             joined[f"sim_{name}_s"] = joined.xfer.map(by_xfer)
             per_token[f"sim_{name}_s"] = per_token.token.map(by_token)
@@ -209,6 +232,7 @@ def validate_mininet(path: str | Path, out: str | Path, *, quick: bool = False,
         if not capacity.empty else pd.Series(dtype=float)
     meta = {"scenario": scenario.name, "source": scenario.source, "seed": scenario.seed,
             "prefix": resources.prefix, "netem": netem, "queueing": queueing,
+            "dataflows": {r.label: p.dataflow for r, p in zip(runs, plans)},
             "notes": notes,
             "kernel": platform.release(), "wall_s": time.perf_counter() - started,
             "emulated_wall_s": {e.label: e.wall_s for e in emulated},
