@@ -6,10 +6,12 @@ which that participant holds the result (``None``: it held it already). A tensor
 = ``((term, count),)`` bytes of a step (e.g. ``(("hidden", 1),)``: one hidden state).
 
 - ``ring`` all-reduce over N devices (reduce-scatter then all-gather, as NCCL and Gloo do):
-  2(N-1) steps; in each, every device sends one chunk of S/N to its successor on the ring,
-  so each device sends 2(N-1)/N x S bytes in all.
+  2(N-1) steps; in each, every device sends one chunk of S/N to its successor on the ring
+  (once the previous chunk has left and the one from its predecessor is in), so each
+  device sends 2(N-1)/N x S bytes in all.
 - ``tree``: a binomial tree rooted at the first participant: partial sums go up in
-  ceil(log2 N) rounds, the result comes back down the same way; every message is S.
+  ceil(log2 N) rounds, the result comes back down the same way (a device forwards to its
+  children one after another, once it has the tensor); every message is S.
 - ``star``: every other participant sends its partial (S) to the first, which adds them
   and sends the result (S) back to each: the root sends and receives (N-1) x S.
 
@@ -73,14 +75,19 @@ def broadcast(g: GraphBuilder, algorithm: str, devices: Sequence[str], ready, si
         for k in range(1, n):
             done[k] = g.transfer(devices[k - 1], devices[k], kind, size, done[k - 1],
                                  layer=layer)
-    elif algorithm == "tree":
-        span = 1
-        while span < n:
+    elif algorithm == "tree":            # widest span first: a device forwards once it has
+        span = 1                          # received, one child after another
+        while span * 2 < n:
+            span *= 2
+        sending = list(done)
+        while span >= 1:
             for k in range(0, n, 2 * span):
                 if k + span < n:
-                    done[k + span] = g.transfer(devices[k], devices[k + span], kind, size,
-                                                done[k], layer=layer)
-            span *= 2
+                    sent = g.transfer(devices[k], devices[k + span], kind, size, sending[k],
+                                      layer=layer)
+                    done[k + span] = sending[k + span] = sent
+                    sending[k] = g.after(sending[k], sent)
+            span //= 2
     else:
         raise bad_value(algorithm, "one of " + ", ".join(ALGORITHMS), field="collective")
     return [d if d is not None else ready for d in done]
@@ -111,5 +118,6 @@ def _ring(g: GraphBuilder, devices, ready, size, layer, kind):
     for _ in range(2 * (n - 1)):
         sent = [g.transfer(devices[k], devices[(k + 1) % n], kind, chunk, state[k],
                            layer=layer) for k in range(n)]
-        state = [g.after(own[k], sent[(k - 1) % n]) for k in range(n)]
-    return list(state)
+        # the next chunk goes once the one from the predecessor is in and the link is free
+        state = [g.after(own[k], sent[(k - 1) % n], sent[k]) for k in range(n)]
+    return [g.after(own[k], sent[(k - 1) % n]) for k in range(n)]

@@ -47,13 +47,14 @@ from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
 from testbed.sim.compute import ComputeQueue
 from testbed.sim.network import CapacityReplay, Network
-from testbed.sim.executor import GraphRun
+from testbed.sim.executor import GraphRunner
 from testbed.sim.fast_pass import fast_pass
 from testbed.sim.records import (DecisionEvent, MemorySample, MigrationRecord, OomEvent,
                                  Records, TokenRecord)
 from testbed.traces.series import Series
 
 MIGRATION_MODES = ("blocking", "live")
+FAST_RETRY = 16   # passes of a placement run event by event after a sweep was refused
 CACHE_RECOVERY = ("recompute", "resend")
 
 
@@ -144,6 +145,9 @@ class Simulation:
         self.dataflow = make_dataflow(spec)
         self._graph_key: tuple | None = None
         self._graph: TaskGraph | None = None
+        self._runners: dict[int, GraphRunner] = {}   # per template: its event-driven runner
+        self._fast_wait: dict[int, int] = {}         # per template: passes before a new sweep
+        self.swept_passes = 0                        # passes computed by the fast sweep
 
     # ------------------------------------------------------------------ helpers
     def _work(self, phase: str, seq_len: int, generated: int) -> StepWork:
@@ -225,28 +229,47 @@ class Simulation:
             self._graph_key, self._graph = key, template.bind(work)
         return self._graph
 
-    def _pass(self, placement: Placement, work: StepWork, token: int) -> GraphRun:
-        return GraphRun(self.env, self.network, self.queues, self.graph(placement, work),
-                        f"t{token}", self.cfg.messages)
+    def _pass(self, placement: Placement, work: StepWork, token: int) -> simpy.Event:
+        """Start one pass event by event; returns its ``done`` event."""
+        graph = self.graph(placement, work)
+        template = graph.template
+        runner = self._runners.get(id(template))
+        if runner is None or runner.template is not template or \
+                (runner.done is not None and not runner.done.triggered):
+            if len(self._runners) >= 8:
+                self._runners.clear()
+            runner = self._runners[id(template)] = GraphRunner(
+                self.env, self.network, self.queues, template, self.cfg.messages)
+        return runner.run(graph, f"t{token}")
 
     def _run_pass(self, placement: Placement, work: StepWork, token: int):
         """One pass; yields until it is done and returns ``(compute_s, comm_s)`` of its
         critical path. Swept in one go when nothing can contend (:mod:`.fast_pass`),
-        otherwise run event by event."""
+        otherwise run event by event. After a pass of a placement could not be swept, the
+        next :data:`FAST_RETRY` passes of it go straight to the events."""
         network = self.network
         if self.cfg.fast_path and not (network._flows or network._joining or
                                        network._reallocation_pending or network.observers
                                        or "transfer" in network.__dict__):
             graph = self.graph(placement, work)
-            now = self.env.now
-            swept = fast_pass(graph, f"t{token}", now, network, self.queues,
-                              self.cfg.messages, self._replayed, self.cfg.record_jobs)
-            if swept is not None:
-                swept.apply(network, self.queues,
-                            self.records.jobs if self.cfg.record_jobs else None)
-                yield self.env.timeout(swept.end_s - now)
-                return swept.compute_s, swept.comm_s
-        return (yield self._pass(placement, work, token).done)
+            key = id(graph.template)
+            wait = self._fast_wait.get(key, 0)
+            if wait:
+                self._fast_wait[key] = wait - 1
+            else:
+                now = self.env.now
+                swept = fast_pass(graph, f"t{token}", now, network, self.queues,
+                                  self.cfg.messages, self._replayed, self.cfg.record_jobs)
+                if swept is not None:
+                    self.swept_passes += 1
+                    swept.apply(network, self.queues,
+                                self.records.jobs if self.cfg.record_jobs else None)
+                    yield self.env.timeout(swept.end_s - now)
+                    return swept.compute_s, swept.comm_s
+                if len(self._fast_wait) >= 64:
+                    self._fast_wait.clear()
+                self._fast_wait[key] = FAST_RETRY
+        return (yield self._pass(placement, work, token))
 
     def _record_memory(self, token: int, work: StepWork) -> None:
         now = self.env.now
@@ -318,7 +341,7 @@ class Simulation:
             # re-run the prompt and the tokens so far to refill the K/V caches
             refill = step_work(self.cfg.cost, self.cfg.model, PREFILL, before.seq_len, 0) \
                 if self.cfg.cost.prefill_cost(self.cfg.model, "attn", 1) is not None else before
-            yield self._pass(self.placement, refill, token).done
+            yield self._pass(self.placement, refill, token)
         for block, old, new in rebuilt:
             self.records.migrations.append(MigrationRecord(
                 token, block.id, old, new, recovery[block.id],

@@ -8,97 +8,160 @@ Tasks that become ready at the same instant start in task order. ``done`` fires 
 ``(compute_s, comm_s)``: the pass's time split along its critical path (the dependency
 that ended last; ties: the first), compute including time waiting in a device queue,
 transfers including time lost to contention.
+
+A :class:`GraphRunner` is made once per graph template and runs one pass after another
+(:meth:`GraphRunner.run`), re-using its per-task callbacks: a pass allocates only its
+events.
 """
 
 from __future__ import annotations
 
 import simpy
 
-from testbed.plan.graph import COMPUTE, TaskGraph
+from testbed.plan.graph import COMPUTE, GraphTemplate, TaskGraph
 from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
 from testbed.sim.compute import ComputeQueue
 from testbed.sim.network import Network
 
 
-class GraphRun:
-    """Runs one bound task graph; ``done`` fires with ``(compute_s, comm_s)``."""
-
-    __slots__ = ("env", "network", "queues", "graph", "tag", "messages", "done", "_left",
-                 "_end", "_split", "_labels", "_kind")
+class GraphRunner:
+    """Runs passes of one template; :meth:`run` starts one and returns its ``done``."""
 
     def __init__(self, env: simpy.Environment, network: Network,
-                 queues: dict[str, ComputeQueue], graph: TaskGraph, tag: str,
+                 queues: dict[str, ComputeQueue], template: GraphTemplate,
                  messages: MessageCosts = NO_MESSAGE_COSTS, kind: str = "inference"):
-        self.env = env
-        self.network = network
-        self.queues = queues
-        self.graph = graph
-        self.tag = tag
-        self.messages = messages
-        self._kind = kind
-        self.done = env.event()
-        template = graph.template
+        self.env, self.network, self.queues = env, network, queues
+        self.template, self.messages, self.kind = template, messages, kind
         n = len(template)
-        self._left = [len(d) for d in template.deps]
+        self._compute = [op == COMPUTE for op in template.op]
+        self._deps, self._succ = template.deps, template.successors
+        self._sink = template.sink
+        self._roots = [i for i in range(n) if not template.deps[i]]
+        self._done_cb = [self._make_done(i) for i in range(n)]
+        self._arrived_cb = [self._make_arrived(i) for i in range(n)]
+        self._travel_cb = [self._make_travel(i) for i in range(n)]
+        self._recv_cb = [self._make_recv(i) for i in range(n)]
+        self.graph: TaskGraph | None = None
+        self.tag = ""
+        self.done: simpy.Event | None = None
+        self._left: list[int] = []
         self._end = [0.0] * n
         self._split: list[tuple[float, float]] = [(0.0, 0.0)] * n
-        self._labels = [f"{tag}.{k}" for k in template.kind] if queues else []
-        for i in range(n):
-            if not self._left[i]:
-                self._start(i)
+        self._base: list[tuple[float, float]] = [(0.0, 0.0)] * n
+        self._began = [0.0] * n
+        self._labels: list[str] = []
 
-    def _start(self, i: int) -> None:
-        template = self.graph.template
-        c = m = 0.0
-        best = None
-        end = self._end
-        for d in template.deps[i]:
-            if best is None or end[d] > best:
-                best = end[d]
-                c, m = self._split[d]
-        env = self.env
-        start = env.now
-        if template.op[i] == COMPUTE:
-            event = self.queues[template.device[i]].submit_parts(
-                self.graph.parts[i], template.blocks[i], self._labels[i])
-            event.callbacks.append(lambda _ev: self._finish(i, c + env.now - start, m))
-            return
-        src, dst, count = template.device[i], template.dst[i], template.messages[i]
-        messages = self.messages
-        send = count * messages.send(src) if messages.send_s else 0.0
-        recv = count * messages.recv(dst) if messages.recv_s else 0.0
+    def run(self, graph: TaskGraph, tag: str) -> simpy.Event:
+        """Start a pass of ``graph`` (bound to this runner's template) now."""
+        if graph.template is not self.template:
+            raise ValueError("a runner runs passes of its own template")
+        if self.done is not None and not self.done.triggered:
+            raise RuntimeError("a pass of this graph is still running")
+        self.graph, self.tag = graph, tag
+        self.done = self.env.event()
+        self._left = [len(d) for d in self._deps]
+        self._labels = [f"{tag}.{k}" for k in self.template.kind]
+        for i in self._roots:
+            self._start(i)
+        return self.done
 
-        def arrived(_ev) -> None:
-            if recv:
-                self.queues[dst].submit_busy(recv, f"{self.tag}.recv").callbacks.append(
-                    lambda _e: self._finish(i, c, m + env.now - start))
+    # ---------------------------------------------------------------- callbacks
+    def _make_done(self, i: int):
+        def done(_ev) -> None:
+            c, m = self._base[i]
+            now = self.env.now
+            if self._compute[i]:
+                self._finish(i, c + now - self._began[i], m)
             else:
-                self._finish(i, c, m + env.now - start)
+                self._finish(i, c, m + now - self._began[i])
+        return done
+
+    def _make_arrived(self, i: int):
+        def arrived(_ev) -> None:
+            recv = self._recv_cb[i]
+            if recv is not None:
+                recv()
+            else:
+                self._done_cb[i](None)
+        return arrived
+
+    def _make_recv(self, i: int):
+        template, messages = self.template, self.messages
+        if template.op[i] == COMPUTE or not messages.recv_s:
+            return None
+        dst = template.dst[i]
+        per_message = messages.recv(dst)
+        if not per_message:
+            return None
+
+        def receive() -> None:
+            busy = template.messages[i] * per_message
+            self.queues[dst].submit_busy(busy, f"{self.tag}.recv").callbacks.append(
+                self._done_cb[i])
+        return receive
+
+    def _make_travel(self, i: int):
+        template = self.template
+        if template.op[i] == COMPUTE:
+            return None
+        src, dst, count = template.device[i], template.dst[i], template.messages[i]
+        link_s = self.messages.link_s
+        extra = 0.0
+        if link_s:
+            resources, _, _ = self.network.route(src, dst)
+            extra = count * sum(link_s.get(r, 0.0) for r in resources)
 
         def travel(_ev=None) -> None:
-            extra = count * self._link_delay(src, dst) if messages.link_s else 0.0
-            self.network.transfer(src, dst, self.graph.size_bytes[i], self._kind, self.tag,
-                                  extra_latency_s=extra).callbacks.append(arrived)
+            self.network.transfer(src, dst, self.graph.size_bytes[i], self.kind, self.tag,
+                                  extra_latency_s=extra).callbacks.append(self._arrived_cb[i])
+        return travel
 
-        if send:
-            self.queues[src].submit_busy(send, f"{self.tag}.send").callbacks.append(travel)
-        else:
-            travel()
-
-    def _link_delay(self, src: str, dst: str) -> float:
-        resources, _, _ = self.network.route(src, dst)
-        link_s = self.messages.link_s
-        return sum(link_s.get(r, 0.0) for r in resources)
+    # ---------------------------------------------------------------- mechanics
+    def _start(self, i: int) -> None:
+        c = m = 0.0
+        best = None
+        end, split = self._end, self._split
+        for d in self._deps[i]:
+            if best is None or end[d] > best:
+                best = end[d]
+                c, m = split[d]
+        self._base[i] = (c, m)
+        self._began[i] = self.env.now
+        template = self.template
+        if self._compute[i]:
+            self.queues[template.device[i]].submit_parts(
+                self.graph.parts[i], template.blocks[i], self._labels[i]).callbacks.append(
+                self._done_cb[i])
+            return
+        send_s = self.messages.send_s
+        if send_s:
+            src = template.device[i]
+            busy = template.messages[i] * send_s.get(src, 0.0)
+            if busy:
+                self.queues[src].submit_busy(busy, f"{self.tag}.send").callbacks.append(
+                    self._travel_cb[i])
+                return
+        self._travel_cb[i]()
 
     def _finish(self, i: int, compute_s: float, comm_s: float) -> None:
         self._end[i] = self.env.now
         self._split[i] = (compute_s, comm_s)
-        successors = self.graph.template.successors[i]
-        if not successors and i == self.graph.template.sink:
+        if i == self._sink:
             self.done.succeed((compute_s, comm_s))
             return
         left = self._left
-        for s in successors:
+        for s in self._succ[i]:
             left[s] -= 1
             if not left[s]:
                 self._start(s)
+
+
+class GraphRun:
+    """One pass of ``graph`` (a runner used once); ``done`` fires with
+    ``(compute_s, comm_s)``."""
+
+    def __init__(self, env: simpy.Environment, network: Network,
+                 queues: dict[str, ComputeQueue], graph: TaskGraph, tag: str,
+                 messages: MessageCosts = NO_MESSAGE_COSTS, kind: str = "inference"):
+        runner = GraphRunner(env, network, queues, graph.template, messages, kind)
+        self.done = runner.run(graph, tag)

@@ -13,8 +13,9 @@ the engine runs the pass event by event (:class:`~testbed.sim.executor.GraphRun`
 What is checked, each failing check meaning "run it event by event": a flow at rate 0;
 two flows sharing a resource whose fluid phases overlap or touch; a capacity change on a
 used resource before the pass ends; a device receiving work out of task order, or two
-pieces of work reaching one device at the same instant for different reasons (which goes
-first would follow the event order, which the sweep does not model).
+pieces of work reaching one device at the same instant for different reasons, unless the
+first is what the second waited for (otherwise which goes first would follow the event
+order, which the sweep does not model).
 
 The times equal the event-driven run's up to floating-point rounding (the engine's timers
 add delays to the current time; the sweep adds durations to start times), and so do the
@@ -85,7 +86,7 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
     finish = [0.0] * n
     split: list = [None] * n
     free: dict[str, float] = {}              # per device: when its queue is free
-    last: dict[str, tuple[float, int]] = {}  # per device: (time, cause) of its last work
+    last: dict[str, tuple] = {}              # per device: (time, cause, task) of its last work
     busy: dict[str, float] = {}
     jobs: list = []
     flows: list = []
@@ -96,12 +97,13 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
     block_s: dict = {}                       # device -> {id(cost): one block's time}
     routes: dict = {}
 
-    def queue_at(dev: str, ready: float, cause: int) -> float | None:
+    def queue_at(dev: str, ready: float, cause: int, task: int) -> float | None:
         """When ``dev`` starts work that arrives at ``ready`` (None: out of order)."""
         seen = last.get(dev)
-        if seen is not None and (ready < seen[0] or (ready == seen[0] and cause != seen[1])):
+        if seen is not None and (ready < seen[0] or (ready == seen[0] and
+                                                     cause != seen[1] and cause != seen[2])):
             return None
-        last[dev] = (ready, cause)
+        last[dev] = (ready, cause, task)
         free_at = free.get(dev)
         if free_at is None:
             free_at = queues[dev].free_at_s
@@ -126,10 +128,10 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         if is_compute[i]:
             dev = device[i]
             seen = last.get(dev)
-            if seen is not None and (ready < seen[0] or
-                                     (ready == seen[0] and cause != seen[1])):
-                return None
-            last[dev] = (ready, cause)
+            if seen is not None and (ready < seen[0] or (ready == seen[0] and cause != seen[1]
+                                                         and cause != seen[2])):
+                return None                  # the event order would decide: not swept
+            last[dev] = (ready, cause, i)
             free_at = free.get(dev)
             queue = queues[dev]
             if free_at is None:
@@ -168,7 +170,7 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         if send_s:
             busy_s = count * send_s.get(src, 0.0)
             if busy_s:
-                start = queue_at(src, ready, cause)
+                start = queue_at(src, ready, cause, i)
                 if start is None:
                     return None
                 begin = occupy(src, ready, start, _busy(queues[src], start, busy_s),
@@ -201,7 +203,7 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         if recv_s:
             busy_r = count * recv_s.get(to, 0.0)
             if busy_r:
-                start = queue_at(to, arrived, i)
+                start = queue_at(to, arrived, i, i)
                 if start is None:
                     return None
                 end = occupy(to, arrived, start, _busy(queues[to], start, busy_r),
