@@ -37,10 +37,6 @@ class GraphRunner:
         self._deps, self._succ = template.deps, template.successors
         self._sink = template.sink
         self._roots = [i for i in range(n) if not template.deps[i]]
-        self._done_cb = [self._make_done(i) for i in range(n)]
-        self._arrived_cb = [self._make_arrived(i) for i in range(n)]
-        self._travel_cb = [self._make_travel(i) for i in range(n)]
-        self._recv_cb = [self._make_recv(i) for i in range(n)]
         self.graph: TaskGraph | None = None
         self.tag = ""
         self.done: simpy.Event | None = None
@@ -50,6 +46,9 @@ class GraphRunner:
         self._base: list[tuple[float, float]] = [(0.0, 0.0)] * n
         self._began = [0.0] * n
         self._labels: list[str] = []
+        self._done_cb = [self._make_done(i) for i in range(n)]
+        self._arrived_cb = [self._make_arrived(i) for i in range(n)]
+        self._travel_cb = [self._make_travel(i) for i in range(n)]
 
     def run(self, graph: TaskGraph, tag: str) -> simpy.Event:
         """Start a pass of ``graph`` (bound to this runner's template) now."""
@@ -67,38 +66,34 @@ class GraphRunner:
 
     # ---------------------------------------------------------------- callbacks
     def _make_done(self, i: int):
-        def done(_ev) -> None:
-            c, m = self._base[i]
-            now = self.env.now
-            if self._compute[i]:
-                self._finish(i, c + now - self._began[i], m)
-            else:
-                self._finish(i, c, m + now - self._began[i])
+        compute = self._compute[i]
+        env, base, began, finish = self.env, self._base, self._began, self._finish
+
+        if compute:
+            def done(_ev) -> None:
+                c, m = base[i]
+                finish(i, c + env.now - began[i], m)
+        else:
+            def done(_ev) -> None:
+                c, m = base[i]
+                finish(i, c, m + env.now - began[i])
         return done
 
     def _make_arrived(self, i: int):
-        def arrived(_ev) -> None:
-            recv = self._recv_cb[i]
-            if recv is not None:
-                recv()
-            else:
-                self._done_cb[i](None)
-        return arrived
-
-    def _make_recv(self, i: int):
+        """What runs when a transfer's last byte is in: its receive overhead, or done."""
         template, messages = self.template, self.messages
-        if template.op[i] == COMPUTE or not messages.recv_s:
+        if template.op[i] == COMPUTE:
             return None
         dst = template.dst[i]
-        per_message = messages.recv(dst)
+        per_message = messages.recv(dst) if messages.recv_s else 0.0
         if not per_message:
-            return None
+            return self._done_cb[i]
+        busy = template.messages[i] * per_message
+        queues, done = self.queues, self._done_cb[i]
 
-        def receive() -> None:
-            busy = template.messages[i] * per_message
-            self.queues[dst].submit_busy(busy, f"{self.tag}.recv").callbacks.append(
-                self._done_cb[i])
-        return receive
+        def arrived(_ev) -> None:
+            queues[dst].submit_busy(busy, f"{self.tag}.recv").callbacks.append(done)
+        return arrived
 
     def _make_travel(self, i: int):
         template = self.template
@@ -110,31 +105,37 @@ class GraphRunner:
         if link_s:
             resources, _, _ = self.network.route(src, dst)
             extra = count * sum(link_s.get(r, 0.0) for r in resources)
+        transfer, arrived, kind = self.network.transfer, self._arrived_cb[i], self.kind
 
         def travel(_ev=None) -> None:
-            self.network.transfer(src, dst, self.graph.size_bytes[i], self.kind, self.tag,
-                                  extra_latency_s=extra).callbacks.append(self._arrived_cb[i])
+            transfer(src, dst, self.graph.size_bytes[i], kind, self.tag,
+                     extra_latency_s=extra).callbacks.append(arrived)
         return travel
 
     # ---------------------------------------------------------------- mechanics
     def _start(self, i: int) -> None:
-        c = m = 0.0
-        best = None
-        end, split = self._end, self._split
-        for d in self._deps[i]:
-            if best is None or end[d] > best:
-                best = end[d]
-                c, m = split[d]
-        self._base[i] = (c, m)
+        deps = self._deps[i]
+        if len(deps) == 1:
+            self._base[i] = self._split[deps[0]]
+        elif deps:
+            end, split = self._end, self._split
+            best = deps[0]
+            for d in deps:
+                if end[d] > end[best]:
+                    best = d
+            self._base[i] = split[best]
+        else:
+            self._base[i] = (0.0, 0.0)
         self._began[i] = self.env.now
-        template = self.template
         if self._compute[i]:
+            template = self.template
             self.queues[template.device[i]].submit_parts(
                 self.graph.parts[i], template.blocks[i], self._labels[i]).callbacks.append(
                 self._done_cb[i])
             return
         send_s = self.messages.send_s
         if send_s:
+            template = self.template
             src = template.device[i]
             busy = template.messages[i] * send_s.get(src, 0.0)
             if busy:
@@ -149,11 +150,11 @@ class GraphRunner:
         if i == self._sink:
             self.done.succeed((compute_s, comm_s))
             return
-        left = self._left
+        left, start = self._left, self._start
         for s in self._succ[i]:
             left[s] -= 1
             if not left[s]:
-                self._start(s)
+                start(s)
 
 
 class GraphRun:

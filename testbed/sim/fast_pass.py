@@ -36,6 +36,7 @@ from testbed.units import BITS_PER_BYTE
 
 #: Fluid phases on one resource closer than this (relative) count as touching.
 _GAP_RTOL = 1e-9
+_NEAR = 1.0 + _GAP_RTOL
 
 
 class FastPass:
@@ -90,7 +91,7 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
     busy: dict[str, float] = {}
     jobs: list = []
     flows: list = []
-    usage: dict = {}                         # resource -> [(start, fluid_end), ...]
+    usage: dict = {}               # resource -> [latest end, (start, fluid_end), ...]
     capacity = network._capacity
     send_s, recv_s = messages.send_s, messages.recv_s
     link_s = messages.link_s
@@ -189,12 +190,19 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
             if not rate > 0:
                 return None
             fluid_end = begin + bits / rate
+            near = fluid_end * _NEAR + 1e-15
             for r in resources:
                 phases = usage.get(r)
                 if phases is None:
-                    usage[r] = [(begin, fluid_end)]
-                else:
-                    phases.append((begin, fluid_end))
+                    usage[r] = [fluid_end, (begin, fluid_end)]
+                    continue
+                if begin <= phases[0] * _NEAR + 1e-15:   # not after every earlier phase
+                    for b, e in phases[1:]:    # overlapping or touching: they would share
+                        if begin <= e * _NEAR + 1e-15 and b <= near:
+                            return None
+                if fluid_end > phases[0]:
+                    phases[0] = fluid_end
+                phases.append((begin, fluid_end))
         else:
             fluid_end = begin
         arrived = fluid_end + latency
@@ -211,7 +219,7 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         finish[i] = end
         split[i] = (c, m + (end - ready))
     end_s = finish[t.sink]
-    if not _apart(usage) or not _steady(usage, replayed, now, end_s):
+    if not _steady(usage, replayed, now, end_s):
         return None
     compute_s, comm_s = split[t.sink]
     return FastPass(end_s, compute_s, comm_s, flows, jobs,
@@ -228,18 +236,6 @@ def _compute_flags(template) -> list[bool]:
 def _busy(queue: ComputeQueue, start: float, busy_s: float) -> float:
     c, _ = queue.availability(start)
     return busy_s / c if c > 0 else (0.0 if busy_s == 0 else math.inf)
-
-
-def _apart(usage: dict) -> bool:
-    """No two fluid phases on one resource overlap or touch."""
-    for phases in usage.values():
-        if len(phases) < 2:
-            continue
-        phases.sort()
-        for (_, end), (start, _) in zip(phases, phases[1:]):
-            if start <= end * (1.0 + _GAP_RTOL) + 1e-15:
-                return False
-    return True
 
 
 def _steady(usage: dict, replayed: dict, begin: float, end: float) -> bool:
