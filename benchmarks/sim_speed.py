@@ -6,13 +6,16 @@ Three fixed placements of the same model on the same 8 catalog devices (full mes
 - ``pipeline``: every layer's blocks on one device (the attention of all layers on d0,
   proj on d1, ffn on d2) -- 3 flows per layer;
 - ``heads-4``: each layer's 8 K/V groups over 4 devices (2 per device), proj on d1, ffn
-  on d2 -- the target figure;
+  on d2 -- the target figure. No two of its flows ever share a link, so the engine sweeps
+  each pass in one go from its task graph (:mod:`testbed.sim.fast_pass`);
 - ``heads-8``: each layer's 8 K/V groups over all 8 devices -- 15 flows per layer, the
-  paper's most parallel case.
+  paper's most parallel case; an attention output leaves the ffn device while the next
+  layer's input still does, so its passes run event by event.
 
-The last line is ``tokens_per_s=<number>`` for ``heads-4`` (target: >= 500 on 2 cores).
+Each figure is the best of ``--repeats`` runs (the one least slowed by other processes).
+The last line is ``tokens_per_s=<number>`` for ``heads-4`` (target: >= 1000 on 2 cores).
 
-    python benchmarks/sim_speed.py [--tokens N]
+    python benchmarks/sim_speed.py [--tokens N] [--repeats R]
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from testbed.sim.engine import SimConfig, Simulation
 DEVICES = ["jetson-agx-orin-64gb", "jetson-orin-nx-16gb", "jetson-orin-nx-16gb",
            "jetson-orin-nano-8gb", "jetson-orin-nano-8gb", "apple-m2-mac-mini",
            "intel-nuc13-pro-i7-1360p", "snapdragon-8-gen-3-phone"]
-TARGET = 500.0
+TARGET = 1000.0
 
 
 def placement(spread: int) -> dict[str, str]:
@@ -55,10 +58,12 @@ def measure(spread: int, tokens: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     results = {}
     for name, spread in (("pipeline", 1), ("heads-4", 4), ("heads-8", 8)):
-        rate, flows = measure(spread, args.tokens)
+        runs = [measure(spread, args.tokens) for _ in range(max(1, args.repeats))]
+        rate, flows = max(runs)
         results[name] = rate
         print(f"{name:<9} {rate:8.1f} simulated tokens/s  ({flows} flows per token)")
     verdict = "ok" if results["heads-4"] >= TARGET else "MISS"

@@ -125,11 +125,19 @@ class TaskGraph:
                               if term != "none")
                 values.append((parts, sum(c * k.flops for k, c in parts),
                                sum(c * k.bytes_read for k, c in parts), 0.0))
-        per_task = [values[k] for k in which]
-        self.parts = [v[0] for v in per_task]
-        self.flops = [v[1] for v in per_task]
-        self.bytes_read = [v[2] for v in per_task]
-        self.size_bytes = [v[3] for v in per_task]
+        self._values, self._which = values, which
+        self.parts = [values[k][0] for k in which]
+        self.size_bytes = [values[k][3] for k in which]
+
+    @cached_property
+    def flops(self) -> list[float]:
+        """FLOP of each compute task (0 for transfers)."""
+        return [self._values[k][1] for k in self._which]
+
+    @cached_property
+    def bytes_read(self) -> list[float]:
+        """Bytes each compute task reads from memory (0 for transfers)."""
+        return [self._values[k][2] for k in self._which]
 
     def __len__(self) -> int:
         return len(self.template)

@@ -59,11 +59,11 @@ class FastPass:
         for rank, k in enumerate(sorted(range(len(flows)), key=begins.__getitem__)):
             ids[k] = first + rank
         ends = [(f[5], ids[k]) for k, f in enumerate(flows)]
-        records = network.records
+        append, make = network.records.append, FlowRecord._make
         for k in sorted(range(len(flows)), key=ends.__getitem__):
             _, src, dst, size, tag, fluid_end, end, start, hops = flows[k]
-            records.append(FlowRecord(ids[k], src, dst, "inference", tag, size, hops,
-                                      start, fluid_end, end, 0.0))
+            append(make((ids[k], src, dst, "inference", tag, size, hops, start, fluid_end,
+                         end, 0.0)))
         network._next_id = first + len(flows)
         for device, (free_at, busy) in self.busy.items():
             queue = queues[device]
@@ -86,34 +86,33 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
     parts, sizes, blocks, counts = graph.parts, graph.size_bytes, t.blocks, t.messages
     finish = [0.0] * n
     split: list = [None] * n
-    free: dict[str, float] = {}              # per device: when its queue is free
-    last: dict[str, tuple] = {}              # per device: (time, cause, task) of its last work
-    busy: dict[str, float] = {}
+    free = {d: q.free_at_s for d, q in queues.items()}   # when each queue is free
+    last = dict.fromkeys(queues, (-math.inf, -2, -2))   # (time, cause, task) of last work
+    busy = dict.fromkeys(queues, 0.0)
     jobs: list = []
     flows: list = []
     usage: dict = {}               # resource -> [latest end, (start, fluid_end), ...]
     capacity = network._capacity
     send_s, recv_s = messages.send_s, messages.recv_s
     link_s = messages.link_s
-    block_s: dict = {}                       # device -> {id(cost): one block's time}
+    # per device without background load: {id(cost): one block's time}; None otherwise
+    block_s = {d: {} if q.avail_compute is None and q.avail_mem is None else None
+               for d, q in queues.items()}
     routes: dict = {}
 
     def queue_at(dev: str, ready: float, cause: int, task: int) -> float | None:
         """When ``dev`` starts work that arrives at ``ready`` (None: out of order)."""
-        seen = last.get(dev)
-        if seen is not None and (ready < seen[0] or (ready == seen[0] and
-                                                     cause != seen[1] and cause != seen[2])):
+        seen = last[dev]
+        if ready < seen[0] or (ready == seen[0] and cause != seen[1] and cause != seen[2]):
             return None
         last[dev] = (ready, cause, task)
-        free_at = free.get(dev)
-        if free_at is None:
-            free_at = queues[dev].free_at_s
+        free_at = free[dev]
         return free_at if free_at > ready else ready
 
     def occupy(dev, ready, start, service, label, nblocks) -> float:
         end = start + service
         free[dev] = end
-        busy[dev] = busy.get(dev, 0.0) + service
+        busy[dev] += service
         if record_jobs:
             jobs.append((ready, len(jobs), JobRecord(dev, label, nblocks, ready, start, end)))
         return ready + (end - ready)
@@ -128,37 +127,30 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
                 c, m = split[d]
         if is_compute[i]:
             dev = device[i]
-            seen = last.get(dev)
-            if seen is not None and (ready < seen[0] or (ready == seen[0] and cause != seen[1]
-                                                         and cause != seen[2])):
+            seen = last[dev]
+            if ready < seen[0] or (ready == seen[0] and cause != seen[1] and cause != seen[2]):
                 return None                  # the event order would decide: not swept
             last[dev] = (ready, cause, i)
-            free_at = free.get(dev)
-            queue = queues[dev]
-            if free_at is None:
-                free_at = queue.free_at_s
+            free_at = free[dev]
             start = free_at if free_at > ready else ready
             ps = parts[i]
-            times = block_s.get(dev)
-            if times is None:
-                times = block_s[dev] = {} if queue.avail_compute is None and \
-                    queue.avail_mem is None else None
+            times = block_s[dev]
             if times is not None:            # no background load: one time per kernel
                 service = 0.0
                 for cost, count in ps:
                     one = times.get(id(cost))
                     if one is None:
-                        one = times[id(cost)] = queue.service_time_s(cost, 1, start)
+                        one = times[id(cost)] = queues[dev].service_time_s(cost, 1, start)
                     service = service + count * one if len(ps) > 1 else count * one
             elif len(ps) == 1:
-                service = queue.service_time_s(ps[0][0], ps[0][1], start)
+                service = queues[dev].service_time_s(ps[0][0], ps[0][1], start)
             else:
                 service = 0.0
                 for cost, count in ps:
-                    service += queue.service_time_s(cost, count, start)
+                    service += queues[dev].service_time_s(cost, count, start)
             end = start + service
             free[dev] = end
-            busy[dev] = busy.get(dev, 0.0) + service
+            busy[dev] += service
             if record_jobs:
                 jobs.append((ready, len(jobs), JobRecord(dev, f"{tag}.{kinds[i]}", blocks[i],
                                                          ready, start, end)))
