@@ -44,15 +44,14 @@ class Block:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise bad_value(value, "an integer >= 0", field=name)
         object.__setattr__(self, "_rank", _RANK[self.kind])
-        object.__setattr__(self, "_id", f"L{self.layer}.{self.kind}{self.index}"
-                           if self.kind == "attn" or self.index else
-                           f"L{self.layer}.{self.kind}")
 
     @property
     def id(self) -> str:
         """Stable name, e.g. ``L3.attn5``, ``L3.proj``, ``L3.ffn``; shards other than the
         first carry their index (``L3.ffn2``)."""
-        return self._id
+        if self.kind == "attn" or self.index:
+            return f"L{self.layer}.{self.kind}{self.index}"
+        return f"L{self.layer}.{self.kind}"
 
     def __str__(self) -> str:
         return self.id

@@ -30,7 +30,7 @@ import math
 
 from testbed.partition.base import PARTITIONERS, Infeasible
 from testbed.partition.edgeshard import StaticLayerBased
-from testbed.plan.delay import estimate_token_delay
+from testbed.plan.delay import estimate_token_delay_s
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
 
@@ -70,7 +70,7 @@ class Galaxy(StaticLayerBased):
             groups = [names[i:i + size] for i in range(0, len(names), size)]
             placement = _Pipeline(obs, groups, self.fraction).best()
             if placement is not None:
-                delay = estimate_token_delay(obs, placement).total_s
+                delay = estimate_token_delay_s(obs, placement)
                 if best is None or delay < best[0]:
                     best = (delay, placement)
         if best is None:

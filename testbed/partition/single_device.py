@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from testbed.model.blocks import blocks_of
 from testbed.partition.base import PARTITIONERS, Infeasible, MemoryBook, Partitioner
-from testbed.plan.delay import estimate_token_delay
+from testbed.plan.delay import estimate_token_delay_s
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
 
@@ -30,4 +30,4 @@ class SingleDevice(Partitioner):
                 return obs.placement
         n = len(blocks_of(obs.model))
         return min((Placement(obs.model, [d] * n) for d in fitting),
-                   key=lambda p: estimate_token_delay(obs, p).total_s)
+                   key=lambda p: estimate_token_delay_s(obs, p))

@@ -40,12 +40,19 @@ class GraphRunner:
         self.graph: TaskGraph | None = None
         self.tag = ""
         self.done: simpy.Event | None = None
-        self._left: list[int] = []
+        self._left: list[int] = [0] * n
         self._end = [0.0] * n
         self._split: list[tuple[float, float]] = [(0.0, 0.0)] * n
         self._base: list[tuple[float, float]] = [(0.0, 0.0)] * n
         self._began = [0.0] * n
         self._labels: list[str] = []
+        self._parts: list = []
+        self._lefts = [len(d) for d in template.deps]
+        self._queue_of = [queues[template.device[i]] if self._compute[i] else None
+                          for i in range(n)]
+        self._recording = any(q.records is not None for q in queues.values())
+        self._start = self._make_start()
+        self._finish = self._make_finish()
         self._done_cb = [self._make_done(i) for i in range(n)]
         self._arrived_cb = [self._make_arrived(i) for i in range(n)]
         self._travel_cb = [self._make_travel(i) for i in range(n)]
@@ -56,10 +63,11 @@ class GraphRunner:
             raise ValueError("a runner runs passes of its own template")
         if self.done is not None and not self.done.triggered:
             raise RuntimeError("a pass of this graph is still running")
-        self.graph, self.tag = graph, tag
+        self.graph, self.tag, self._parts = graph, tag, graph.parts
         self.done = self.env.event()
-        self._left = [len(d) for d in self._deps]
-        self._labels = [f"{tag}.{k}" for k in self.template.kind]
+        self._left[:] = self._lefts
+        if self._recording:
+            self._labels = [f"{tag}.{k}" for k in self.template.kind]
         for i in self._roots:
             self._start(i)
         return self.done
@@ -113,48 +121,58 @@ class GraphRunner:
         return travel
 
     # ---------------------------------------------------------------- mechanics
-    def _start(self, i: int) -> None:
-        deps = self._deps[i]
-        if len(deps) == 1:
-            self._base[i] = self._split[deps[0]]
-        elif deps:
-            end, split = self._end, self._split
-            best = deps[0]
-            for d in deps:
-                if end[d] > end[best]:
-                    best = d
-            self._base[i] = split[best]
-        else:
-            self._base[i] = (0.0, 0.0)
-        self._began[i] = self.env.now
-        if self._compute[i]:
-            template = self.template
-            self.queues[template.device[i]].submit_parts(
-                self.graph.parts[i], template.blocks[i], self._labels[i]).callbacks.append(
-                self._done_cb[i])
-            return
-        send_s = self.messages.send_s
-        if send_s:
-            template = self.template
-            src = template.device[i]
-            busy = template.messages[i] * send_s.get(src, 0.0)
-            if busy:
-                self.queues[src].submit_busy(busy, f"{self.tag}.send").callbacks.append(
-                    self._travel_cb[i])
-                return
-        self._travel_cb[i]()
+    def _make_start(self):
+        """``start(i)``: task ``i``'s dependencies are done; start it now."""
+        env, deps_of, end, split = self.env, self._deps, self._end, self._split
+        base, began, is_compute = self._base, self._began, self._compute
+        queue_of, blocks, messages = self._queue_of, self.template.blocks, self.messages
+        send_s, device, counts = messages.send_s, self.template.device, self.template.messages
+        zero = (0.0, 0.0)
 
-    def _finish(self, i: int, compute_s: float, comm_s: float) -> None:
-        self._end[i] = self.env.now
-        self._split[i] = (compute_s, comm_s)
-        if i == self._sink:
-            self.done.succeed((compute_s, comm_s))
-            return
-        left, start = self._left, self._start
-        for s in self._succ[i]:
-            left[s] -= 1
-            if not left[s]:
-                start(s)
+        def start(i: int) -> None:
+            deps = deps_of[i]
+            if len(deps) == 1:
+                base[i] = split[deps[0]]
+            elif deps:
+                best = deps[0]
+                for d in deps:
+                    if end[d] > end[best]:
+                        best = d
+                base[i] = split[best]
+            else:
+                base[i] = zero
+            began[i] = env.now
+            if is_compute[i]:
+                queue_of[i].submit_parts(self._parts[i], blocks[i],
+                                         self._labels[i] if self._recording else "",
+                                         ).callbacks.append(self._done_cb[i])
+                return
+            if send_s:
+                busy = counts[i] * send_s.get(device[i], 0.0)
+                if busy:
+                    self.queues[device[i]].submit_busy(
+                        busy, f"{self.tag}.send").callbacks.append(self._travel_cb[i])
+                    return
+            self._travel_cb[i]()
+        return start
+
+    def _make_finish(self):
+        """``finish(i, compute_s, comm_s)``: task ``i`` is done; start what it freed."""
+        env, end, split, left, succ = self.env, self._end, self._split, self._left, self._succ
+        start, sink = self._start, self._sink
+
+        def finish(i: int, compute_s: float, comm_s: float) -> None:
+            end[i] = env.now
+            split[i] = (compute_s, comm_s)
+            if i == sink:
+                self.done.succeed((compute_s, comm_s))
+                return
+            for s in succ[i]:
+                n = left[s] - 1
+                left[s] = n
+                if not n:
+                    start(s)
+        return finish
 
 
 class GraphRun:
