@@ -31,6 +31,13 @@ PAPER.md. At each decision, from the instantaneous state only:
    step 3 puts them at every decision, the prototype's literal step 1).
    ``migrate="forced"`` moves blocks only when they must.
 
+A model cut into proj and ffn shards (``proj_shards``, ``ffn_shards``) is placed shard by
+shard by steps 1-4 (a shard's inputs: the attention blocks of its head range for proj, every
+proj shard for ffn); step 5's gain estimates use the count form of one proj and one ffn
+per layer, so for a cut model every block, shards included, stays where it is unless it
+must move (as with ``keep="all"`` and ``migrate="forced"``; ``replace_proj_ffn=True`` still
+re-places the shards at every decision).
+
 The same rules as for every method apply: the controller hosts blocks only when the
 scenario allows it; capacities are what is free now.
 """
@@ -58,7 +65,6 @@ class ResourceAware(Partitioner):
 
     name = "resource_aware"
     dataflows = ("head_level",)   # its delay model is the head_level closed form (CountDelay)
-    places_shards = False
 
     def __init__(self, seed=None, score: str = "max",
                  weights: tuple[float, float, float] = (0.4, 0.3, 0.3),
@@ -88,16 +94,18 @@ class ResourceAware(Partitioner):
     def decide(self, obs: Observation) -> Placement:
         state = _State(obs, self)
         current = obs.placement
+        cut = obs.model.proj_shards > 1 or obs.model.ffn_shards > 1
         todo: list[Block] = []
         for block in obs.blocks:
             here = current.device_of(block) if current is not None else None
-            keepable = block.kind == "attn" or self.keep == "all"
+            keepable = block.kind == "attn" or self.keep == "all" or \
+                (cut and not self.replace_proj_ffn)
             if keepable and here is not None and state.can_keep(block, here):
                 state.put(block, here)
             else:
                 todo.append(block)
         state.place_all(todo)
-        if current is not None and self.migrate == "beneficial":
+        if current is not None and self.migrate == "beneficial" and not cut:
             if not self.replace_proj_ffn:
                 _keep_unless_worth_moving(obs, state)
             return _beneficial_moves(obs, state.placement(), state)
@@ -159,18 +167,25 @@ class _State:
                 return self.names[self.where[b]]
             return current.device_of(b) if current is not None else None
 
+        model = obs.model
         if block.kind == "attn":
-            src = obs.controller if block.layer == 0 else holder(Block(block.layer - 1, "ffn"))
-            return [(src or obs.controller, work.input_bytes)]
-        if block.kind == "proj":
+            if block.layer == 0:
+                return [(obs.controller, work.input_bytes)]
+            sources = {holder(Block(block.layer - 1, "ffn", k)) or obs.controller
+                       for k in range(model.ffn_shards)}
+            return [(src, work.input_bytes) for src in sorted(sources)]
+        if block.kind == "proj":      # the attention blocks of its head range
+            groups, shards = model.attn_blocks_per_layer, model.proj_shards
             per: dict[str, float] = {}
-            for k in range(obs.model.attn_blocks_per_layer):
+            for k in range(groups):
+                if k * shards // groups != block.index:
+                    continue
                 d = holder(Block(block.layer, "attn", k))
                 if d is not None:
                     per[d] = per.get(d, 0.0) + work.attn.output_bytes
             return list(per.items())
-        src = holder(Block(block.layer, "proj"))
-        return [(src, work.proj.output_bytes)] if src is not None else []
+        sources = {holder(Block(block.layer, "proj", k)) for k in range(model.proj_shards)}
+        return [(src, work.proj.output_bytes) for src in sorted(sources - {None})]
 
     def score(self, block: Block) -> np.ndarray:
         """Score of every device for ``block`` (inf where it does not fit)."""
