@@ -272,15 +272,20 @@ def test_live_migrations_and_missing_jobs_are_refused():
                      decisions=run.decisions)
 
 
-def test_workers_execute_the_plan_on_the_loopback():
-    config = _config(cost="paper", tokens=4)
-    run = simulate(config, Switcher("a", "c"), "switcher")
-    plan = _compile(config, run)
+def _on_loopback(plan):
+    """(emulated tables, worker PIDs, the run's resources) of ``plan`` run on loopback."""
     resources = RunResources()
     with guarded(resources):
         emulated = run_on_loopback(plan, resources)
         pids = list(resources.workers)
-    tables = emulated_tables(plan, emulated)
+    return emulated_tables(plan, emulated), pids, resources
+
+
+def test_workers_execute_the_plan_on_the_loopback():
+    config = _config(cost="paper", tokens=4)
+    run = simulate(config, Switcher("a", "c"), "switcher")
+    plan = _compile(config, run)
+    tables, pids, resources = _on_loopback(plan)
     assert len(tables["tokens"]) == 4
     assert (tables["tokens"].latency_s > 0).all()
     # every token took at least its simulated compute on the critical path
@@ -297,11 +302,7 @@ def test_workers_execute_a_tensor_parallel_plan_on_the_loopback():
     config = _config(model=SHARDED, dataflow="tensor_parallel", tokens=3)
     run = simulate(config, _slices(["a", "b"]), "slices")
     plan = _compile(config, run)
-    resources = RunResources()
-    with guarded(resources):
-        emulated = run_on_loopback(plan, resources)
-        pids = list(resources.workers)
-    tables = emulated_tables(plan, emulated)
+    tables, pids, resources = _on_loopback(plan)
     assert len(tables["tokens"]) == 3 and (tables["tokens"].latency_s > 0).all()
     joined = join_transfers(plan, run.records.flows, tables["transfers"], run.topology)
     assert len(joined) == len(plan.transfers) == len(run.records.flows)

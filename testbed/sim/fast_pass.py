@@ -110,12 +110,18 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         free_at = free[dev]
         return free_at if free_at > ready else ready
 
-    def occupy(dev, ready, start, service, label, nblocks) -> float:
+    def overhead(dev: str, ready: float, cause: int, task: int, busy_s: float,
+                 label: str) -> float | None:
+        """Queue a message overhead of ``busy_s`` on ``dev``; when its timer fires."""
+        start = queue_at(dev, ready, cause, task)
+        if start is None:
+            return None
+        service = _busy(queues[dev], start, busy_s)
         end = start + service
-        free[dev] = end
         busy[dev] += service
+        free[dev] = end
         if record_jobs:
-            jobs.append((ready, len(jobs), JobRecord(dev, label, nblocks, ready, start, end)))
+            jobs.append((ready, len(jobs), JobRecord(dev, label, 0, ready, start, end)))
         return ready + (end - ready)
 
     for i in range(n):
@@ -164,11 +170,9 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         if send_s:
             busy_s = count * send_s.get(src, 0.0)
             if busy_s:
-                start = queue_at(src, ready, cause, i)
-                if start is None:
+                begin = overhead(src, ready, cause, i, busy_s, f"{tag}.send")
+                if begin is None:
                     return None
-                begin = occupy(src, ready, start, _busy(queues[src], start, busy_s),
-                               f"{tag}.send", 0)
         route = routes.get((src, to))
         if route is None:
             resources, latency, hops = network.route(src, to)
@@ -209,11 +213,9 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         if recv_s:
             busy_r = count * recv_s.get(to, 0.0)
             if busy_r:
-                start = queue_at(to, arrived, i, i)
-                if start is None:
+                end = overhead(to, arrived, i, i, busy_r, f"{tag}.recv")
+                if end is None:
                     return None
-                end = occupy(to, arrived, start, _busy(queues[to], start, busy_r),
-                             f"{tag}.recv", 0)
         finish[i] = end
         split[i] = (c, m + (end - ready))
     end_s = finish[t.sink]
