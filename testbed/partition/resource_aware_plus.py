@@ -63,14 +63,14 @@ class ResourceAwarePlus(Partitioner):
             pass
         # search from the most promising start first; another start is searched too only
         # if it begins within ``start_margin`` of the best result so far
-        ranked = sorted(((decision_cost_s(obs, p), k, p)
+        ranked = sorted(((decision_cost_s(obs, p, fast=True), k, p)
                          for k, p in enumerate(dict.fromkeys(starts))))
         best, best_cost = None, np.inf
         for initial_cost, _, start in ranked:
             if best is not None and initial_cost > best_cost * (1 + self.start_margin):
                 continue
             placement = self._search(obs, start)
-            cost = decision_cost_s(obs, placement)
+            cost = decision_cost_s(obs, placement, fast=True)
             if cost < best_cost:
                 best, best_cost = placement, cost
         return best

@@ -87,10 +87,13 @@ def migration_delay_s(obs: Observation, placement: Placement) -> float:
 
 
 def decision_cost_s(obs: Observation, placement: Placement, *,
-                    include_migration: bool = True) -> float:
+                    include_migration: bool = True, fast: bool = False) -> float:
     """What one decision is judged by: the inference delay over the decision interval plus
-    the migration delay of getting there from the current placement (s)."""
-    cost = obs.decision_interval * estimate_token_delay_s(obs, placement)
+    the migration delay of getting there from the current placement (s). ``fast`` takes
+    the delay by :func:`estimate_token_delay_s` (equal to 1e-12; for searches)."""
+    delay = estimate_token_delay_s(obs, placement) if fast else \
+        estimate_token_delay(obs, placement).total_s
+    cost = obs.decision_interval * delay
     if include_migration and obs.placement is not None:
         cost += migration_delay_s(obs, placement)
     return cost
