@@ -53,8 +53,7 @@ def task_durations(graph: TaskGraph, devices: Mapping, network: NetworkView,
         else:
             src, dst, m = t.device[i], t.dst[i], t.messages[i]
             main = network.transfer_time_s(src, dst, graph.size_bytes[i])
-            extra = messages.link_s and sum(messages.link_s.get(link, 0.0)
-                                            for link in network.topology.path(src, dst))
+            extra = messages.link_delay_s(network.topology.path(src, dst))
             out.append((m * messages.send(src), main + m * extra if extra else main,
                         m * messages.recv(dst)))
     return out

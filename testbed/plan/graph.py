@@ -75,6 +75,11 @@ class GraphTemplate:
         return len(self.op) - 1
 
     @cached_property
+    def computes(self) -> tuple[bool, ...]:
+        """Per task: True for a computation, False for a transfer."""
+        return tuple(op == COMPUTE for op in self.op)
+
+    @cached_property
     def successors(self) -> tuple[tuple[int, ...], ...]:
         succ: list[list[int]] = [[] for _ in self.op]
         for i, deps in enumerate(self.deps):

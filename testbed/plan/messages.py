@@ -32,6 +32,12 @@ class MessageCosts:
     def recv(self, device: str) -> float:
         return self.recv_s.get(device, 0.0)
 
+    def link_delay_s(self, links) -> float:
+        """Delay one message gets from crossing ``links`` (directed link keys; other
+        resources cost nothing)."""
+        link_s = self.link_s
+        return sum(link_s.get(link, 0.0) for link in links) if link_s else 0.0
+
     @property
     def any(self) -> bool:
         """True if some message costs something beyond bytes and latency."""

@@ -52,7 +52,10 @@ class ComputeQueue:
 
     def service_time_s(self, cost: BlockCost, n_blocks: int, start_s: float) -> float:
         """Time for ``n_blocks`` identical blocks run one after another from ``start_s``."""
-        c, m = self.availability(start_s)
+        if self.avail_compute is None and self.avail_mem is None:
+            c = m = 1.0                      # no background load (the common case)
+        else:
+            c, m = self.availability(start_s)
         seen = self._block_s.get(id(cost))   # a step's blocks of one kind share a cost
         if seen is not None and seen[0] is cost and seen[1] == c and seen[2] == m:
             return n_blocks * seen[3]
@@ -61,6 +64,23 @@ class ComputeQueue:
             self._block_s.clear()
         self._block_s[id(cost)] = (cost, c, m, block_s)
         return n_blocks * block_s
+
+    def parts_time_s(self, parts, start_s: float) -> float:
+        """Time for a computation of ``parts`` (``((BlockCost, count), ...)``, run one
+        after another) that starts at ``start_s``: the sum of their rooflines."""
+        if len(parts) == 1:
+            cost, count = parts[0]
+            return self.service_time_s(cost, count, start_s)
+        total = 0.0
+        for cost, count in parts:
+            total += self.service_time_s(cost, count, start_s)
+        return total
+
+    def busy_time_s(self, busy_s: float, start_s: float) -> float:
+        """Time ``busy_s`` seconds of processor time take from ``start_s``, stretched by
+        background load (e.g. a message's software overhead)."""
+        c, _ = self.availability(start_s)
+        return busy_s / c if c > 0 else (0.0 if busy_s == 0 else float("inf"))
 
     def submit(self, cost: BlockCost, n_blocks: int = 1, label: str = "") -> simpy.Timeout:
         """Queue ``n_blocks`` blocks of ``cost``; the event fires when they are done."""
@@ -71,23 +91,14 @@ class ComputeQueue:
         another); the event fires when it is done. ``n_blocks`` is what the record says."""
         now = self.env.now
         start = self.free_at_s if self.free_at_s > now else now
-        if len(parts) == 1:
-            cost, count = parts[0]
-            service = self.service_time_s(cost, count, start)
-        else:
-            service = 0.0
-            for cost, count in parts:
-                service += self.service_time_s(cost, count, start)
-        return self._queue(now, start, service, n_blocks, label)
+        return self._queue(now, start, self.parts_time_s(parts, start), n_blocks, label)
 
     def submit_busy(self, busy_s: float, label: str = "") -> simpy.Timeout:
         """Queue ``busy_s`` seconds of processor time (at full availability; stretched by
         background load), e.g. a message's software overhead."""
         now = self.env.now
         start = self.free_at_s if self.free_at_s > now else now
-        c, _ = self.availability(start)
-        service = busy_s / c if c > 0 else (0.0 if busy_s == 0 else float("inf"))
-        return self._queue(now, start, service, 0, label)
+        return self._queue(now, start, self.busy_time_s(busy_s, start), 0, label)
 
     def _queue(self, now: float, start: float, service: float, n_blocks: int,
                label: str) -> simpy.Timeout:

@@ -248,9 +248,7 @@ class Simulation:
         otherwise run event by event. After a pass of a placement could not be swept, the
         next :data:`FAST_RETRY` passes of it go straight to the events."""
         network = self.network
-        if self.cfg.fast_path and not (network._flows or network._joining or
-                                       network._reallocation_pending or network.observers
-                                       or "transfer" in network.__dict__):
+        if self.cfg.fast_path and network.is_quiet():
             graph = self.graph(placement, work)
             key = id(graph.template)
             wait = self._fast_wait.get(key, 0)

@@ -33,7 +33,7 @@ class GraphRunner:
         self.env, self.network, self.queues = env, network, queues
         self.template, self.messages, self.kind = template, messages, kind
         n = len(template)
-        self._compute = [op == COMPUTE for op in template.op]
+        self._compute = template.computes
         self._deps, self._succ = template.deps, template.successors
         self._sink = template.sink
         self._roots = [i for i in range(n) if not template.deps[i]]
@@ -108,11 +108,7 @@ class GraphRunner:
         if template.op[i] == COMPUTE:
             return None
         src, dst, count = template.device[i], template.dst[i], template.messages[i]
-        link_s = self.messages.link_s
-        extra = 0.0
-        if link_s:
-            resources, _, _ = self.network.route(src, dst)
-            extra = count * sum(link_s.get(r, 0.0) for r in resources)
+        extra = count * self.messages.link_delay_s(self.network.route(src, dst)[0])
         transfer, arrived, kind = self.network.transfer, self._arrived_cb[i], self.kind
 
         def travel(_ev=None) -> None:
@@ -173,14 +169,3 @@ class GraphRunner:
                 if not n:
                     start(s)
         return finish
-
-
-class GraphRun:
-    """One pass of ``graph`` (a runner used once); ``done`` fires with
-    ``(compute_s, comm_s)``."""
-
-    def __init__(self, env: simpy.Environment, network: Network,
-                 queues: dict[str, ComputeQueue], graph: TaskGraph, tag: str,
-                 messages: MessageCosts = NO_MESSAGE_COSTS, kind: str = "inference"):
-        runner = GraphRunner(env, network, queues, graph.template, messages, kind)
-        self.done = runner.run(graph, tag)

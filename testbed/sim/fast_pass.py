@@ -8,7 +8,7 @@ task starts when its last dependency ends, a device runs its work in the order i
 arrives ``latency + 8 S / C`` after it starts. :func:`fast_pass` computes those times in one
 sweep over the tasks (in task order) and, only if every condition held, returns them with
 the records the event-driven run would have left (flows, computations); otherwise None and
-the engine runs the pass event by event (:class:`~testbed.sim.executor.GraphRun`).
+the engine runs the pass event by event (:class:`~testbed.sim.executor.GraphRunner`).
 
 What is checked, each failing check meaning "run it event by event": a flow at rate 0;
 two flows sharing a resource whose fluid phases overlap or touch; a capacity change on a
@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import math
 
-from testbed.plan.graph import COMPUTE, TaskGraph
+from testbed.plan.graph import TaskGraph
 from testbed.plan.messages import MessageCosts
 from testbed.sim.compute import ComputeQueue, JobRecord
-from testbed.sim.network import FlowRecord, Network
+from testbed.sim.network import Network
 from testbed.units import BITS_PER_BYTE
 
 #: Fluid phases on one resource closer than this (relative) count as touching.
@@ -51,21 +51,8 @@ class FastPass:
 
     def apply(self, network: Network, queues: dict[str, ComputeQueue],
               record_jobs: list | None) -> None:
-        """Leave the records and the queues' state the event-driven run would have: flow
-        ids in the order the flows started, records in the order they finished."""
-        first = network._next_id
-        flows = self.flows
-        begins = [f[7] for f in flows]
-        ids = [0] * len(flows)
-        for rank, k in enumerate(sorted(range(len(flows)), key=begins.__getitem__)):
-            ids[k] = first + rank
-        ends = [(f[5], ids[k]) for k, f in enumerate(flows)]
-        append, make = network.records.append, FlowRecord._make
-        for k in sorted(range(len(flows)), key=ends.__getitem__):
-            _, src, dst, size, tag, fluid_end, end, start, hops = flows[k]
-            append(make((ids[k], src, dst, "inference", tag, size, hops, start, fluid_end,
-                         end, 0.0)))
-        network._next_id = first + len(flows)
+        """Leave the records and the queues' state the event-driven run would have."""
+        network.record_lone_flows(self.flows)
         for device, (free_at, busy) in self.busy.items():
             queue = queues[device]
             queue.free_at_s = free_at
@@ -82,8 +69,7 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
     series the engine replays on them; ``record_jobs`` keeps a record per computation."""
     t = graph.template
     n = len(t)
-    is_compute = _compute_flags(t)
-    device, dst, deps, kinds = t.device, t.dst, t.deps, t.kind
+    is_compute, device, dst, deps, kinds = t.computes, t.device, t.dst, t.deps, t.kind
     parts, sizes, blocks, counts = graph.parts, graph.size_bytes, t.blocks, t.messages
     finish = [0.0] * n
     split: list = [None] * n
@@ -93,36 +79,39 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
     jobs: list = []
     flows: list = []
     usage: dict = {}               # resource -> [latest end, (start, fluid_end), ...]
-    capacity = network._capacity
     send_s, recv_s = messages.send_s, messages.recv_s
-    link_s = messages.link_s
-    # per device without background load: {id(cost): one block's time}; None otherwise
-    block_s = {d: {} if q.avail_compute is None and q.avail_mem is None else None
-               for d, q in queues.items()}
     routes: dict = {}
 
-    def queue_at(dev: str, ready: float, cause: int, task: int) -> float | None:
-        """When ``dev`` starts work that arrives at ``ready`` (None: out of order)."""
+    def occupy(dev: str, ready: float, cause: int, task: int, parts, busy_s: float,
+               label: str, nblocks: int) -> float | None:
+        """Queue work arriving at ``ready`` on ``dev`` -- a computation of ``parts``, or
+        else ``busy_s`` of processor time -- and return when its timer fires, or None if
+        the event order would decide where it goes (out of task order, or a tie for
+        different reasons)."""
         seen = last[dev]
         if ready < seen[0] or (ready == seen[0] and cause != seen[1] and cause != seen[2]):
             return None
         last[dev] = (ready, cause, task)
         free_at = free[dev]
-        return free_at if free_at > ready else ready
-
-    def overhead(dev: str, ready: float, cause: int, task: int, busy_s: float,
-                 label: str) -> float | None:
-        """Queue a message overhead of ``busy_s`` on ``dev``; when its timer fires."""
-        start = queue_at(dev, ready, cause, task)
-        if start is None:
-            return None
-        service = _busy(queues[dev], start, busy_s)
+        start = free_at if free_at > ready else ready
+        queue = queues[dev]
+        service = queue.parts_time_s(parts, start) if parts else \
+            queue.busy_time_s(busy_s, start)
         end = start + service
-        busy[dev] += service
         free[dev] = end
+        busy[dev] += service
         if record_jobs:
-            jobs.append((ready, len(jobs), JobRecord(dev, label, 0, ready, start, end)))
+            jobs.append((ready, len(jobs), JobRecord(dev, label, nblocks, ready, start, end)))
         return ready + (end - ready)
+
+    def overhead(costs: dict, dev: str, ready: float, cause: int, task: int, count: int,
+                 label: str) -> float | None:
+        """A message overhead (``count`` messages at ``costs[dev]``) queued on ``dev``:
+        when it is through (``ready`` if it costs nothing; None as for :func:`occupy`)."""
+        busy_s = count * costs.get(dev, 0.0)
+        if not busy_s:
+            return ready
+        return occupy(dev, ready, cause, task, None, busy_s, label, 0)
 
     for i in range(n):
         ready, cause = now, -1
@@ -133,57 +122,28 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
                 ready, cause = f, d
                 c, m = split[d]
         if is_compute[i]:
-            dev = device[i]
-            seen = last[dev]
-            if ready < seen[0] or (ready == seen[0] and cause != seen[1] and cause != seen[2]):
-                return None                  # the event order would decide: not swept
-            last[dev] = (ready, cause, i)
-            free_at = free[dev]
-            start = free_at if free_at > ready else ready
-            ps = parts[i]
-            times = block_s[dev]
-            if times is not None:            # no background load: one time per kernel
-                service = 0.0
-                for cost, count in ps:
-                    one = times.get(id(cost))
-                    if one is None:
-                        one = times[id(cost)] = queues[dev].service_time_s(cost, 1, start)
-                    service = service + count * one if len(ps) > 1 else count * one
-            elif len(ps) == 1:
-                service = queues[dev].service_time_s(ps[0][0], ps[0][1], start)
-            else:
-                service = 0.0
-                for cost, count in ps:
-                    service += queues[dev].service_time_s(cost, count, start)
-            end = start + service
-            free[dev] = end
-            busy[dev] += service
-            if record_jobs:
-                jobs.append((ready, len(jobs), JobRecord(dev, f"{tag}.{kinds[i]}", blocks[i],
-                                                         ready, start, end)))
-            fired = ready + (end - ready)
+            fired = occupy(device[i], ready, cause, i, parts[i], 0.0,
+                           f"{tag}.{kinds[i]}" if record_jobs else "", blocks[i])
+            if fired is None:
+                return None
             finish[i] = fired
             split[i] = (c + (fired - ready), m)
             continue
         src, to, count = device[i], dst[i], counts[i]
-        begin = ready
-        if send_s:
-            busy_s = count * send_s.get(src, 0.0)
-            if busy_s:
-                begin = overhead(src, ready, cause, i, busy_s, f"{tag}.send")
-                if begin is None:
-                    return None
+        begin = overhead(send_s, src, ready, cause, i, count, f"{tag}.send") if send_s \
+            else ready
+        if begin is None:
+            return None
         route = routes.get((src, to))
         if route is None:
             resources, latency, hops = network.route(src, to)
-            rate = min([capacity[r] for r in resources])
             # the first capacity change on the route from now on (inf: none)
             changes = min([replayed[r].next_change_s(now) for r in resources
                            if r in replayed], default=math.inf)
-            route = routes[(src, to)] = (resources, latency, hops, rate, changes)
+            route = routes[(src, to)] = (resources, latency, hops,
+                                         network.lone_rate_bps(resources), changes)
         resources, latency, hops, rate, changes = route
-        if link_s:
-            latency += count * sum(link_s.get(r, 0.0) for r in resources)
+        latency += count * messages.link_delay_s(resources)
         size = sizes[i]
         bits = float(size) * BITS_PER_BYTE
         if bits > 0:
@@ -208,31 +168,13 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         if changes <= fluid_end:
             return None                          # its capacity changes before it is through
         arrived = fluid_end + latency
-        flows.append((len(flows), src, to, float(size), tag, fluid_end, arrived, begin, hops))
-        end = arrived
-        if recv_s:
-            busy_r = count * recv_s.get(to, 0.0)
-            if busy_r:
-                end = overhead(to, arrived, i, i, busy_r, f"{tag}.recv")
-                if end is None:
-                    return None
+        flows.append((src, to, float(size), tag, hops, begin, fluid_end, arrived))
+        end = overhead(recv_s, to, arrived, i, i, count, f"{tag}.recv") if recv_s \
+            else arrived
+        if end is None:
+            return None
         finish[i] = end
         split[i] = (c, m + (end - ready))
-    end_s = finish[t.sink]
     compute_s, comm_s = split[t.sink]
-    return FastPass(end_s, compute_s, comm_s, flows, jobs,
+    return FastPass(finish[t.sink], compute_s, comm_s, flows, jobs,
                     {d: (free[d], busy[d]) for d in free})
-
-
-def _compute_flags(template) -> list[bool]:
-    flags = template.__dict__.get("_compute_flags")
-    if flags is None:
-        flags = template.__dict__["_compute_flags"] = [o == COMPUTE for o in template.op]
-    return flags
-
-
-def _busy(queue: ComputeQueue, start: float, busy_s: float) -> float:
-    c, _ = queue.availability(start)
-    return busy_s / c if c > 0 else (0.0 if busy_s == 0 else math.inf)
-
-

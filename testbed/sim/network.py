@@ -115,6 +115,37 @@ class Network:
     def active_flows(self) -> list[Flow]:
         return list(self._flows.values())
 
+    def is_quiet(self) -> bool:
+        """True when no flow is in flight or about to be shared, nothing observes the
+        rates, and :meth:`transfer` is this class's own: a pass can then be computed from
+        lone-flow times (:mod:`testbed.sim.fast_pass`)."""
+        return not (self._flows or self._joining or self._reallocation_pending or
+                    self.observers or "transfer" in self.__dict__)
+
+    def lone_rate_bps(self, resources: tuple[Resource, ...]) -> float:
+        """The rate a flow crossing ``resources`` gets when it shares none (bit/s)."""
+        capacity = self._capacity
+        return min([capacity[res] for res in resources]) if len(resources) > 1 \
+            else capacity[resources[0]]
+
+    def record_lone_flows(self, flows) -> None:
+        """Records of flows that ran alone and were computed without events: ``flows``
+        are ``(src, dst, size_bytes, tag, hops, start_s, fluid_end_s, end_s)`` (kind
+        ``inference``). Ids follow the order the flows started, records the order their
+        fluid phases ended, as :meth:`transfer` would have left them."""
+        first = self._next_id
+        ids = [0] * len(flows)
+        starts = [f[5] for f in flows]
+        for rank, k in enumerate(sorted(range(len(flows)), key=starts.__getitem__)):
+            ids[k] = first + rank
+        ends = [(f[6], ids[k]) for k, f in enumerate(flows)]
+        append, make = self.records.append, FlowRecord._make
+        for k in sorted(range(len(flows)), key=ends.__getitem__):
+            src, dst, size, tag, hops, start, fluid_end, end = flows[k]
+            append(make((ids[k], src, dst, "inference", tag, size, hops, start, fluid_end,
+                         end, 0.0)))
+        self._next_id = first + len(flows)
+
     def route(self, src: str, dst: str) -> tuple[tuple[Resource, ...], float, int]:
         """(resources crossed, path latency in s, hop count) from ``src`` to ``dst``."""
         key = (src, dst)
@@ -167,10 +198,7 @@ class Network:
             # Max-min sharing splits into independent parts along shared resources; a
             # flow that shares nothing gets its bottleneck and changes nobody's rate.
             self._flows[flow.flow_id] = flow
-            capacity = self._capacity
-            rate = min([capacity[res] for res in resources]) if len(resources) > 1 \
-                else capacity[resources[0]]
-            self._set_rate(flow, rate, now)
+            self._set_rate(flow, self.lone_rate_bps(resources), now)
             if self.observers:
                 self._notify()
             if flow.finish_s < self._wakeup_at_s:
