@@ -26,6 +26,8 @@ from testbed.plan.observation import DeviceState
 from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import step_work
 from testbed.sim.engine import SimConfig, Simulation
+from testbed.sim.fast_pass import fast_pass
+from testbed.traces.series import Series
 
 KINDS = ["jetson-orin-nx-16gb", "jetson-orin-nano-8gb", "raspberry-pi-5-8gb",
          "intel-nuc13-pro-i7-1360p", "apple-m2-mac-mini"]
@@ -100,11 +102,11 @@ def placement_for(model, how: str) -> Placement:
 
 
 def simulate(topology, model, placement, dataflow, hosts, *, messages=None, fast=False,
-             tokens=3):
+             tokens=3, **config_options):
     config = SimConfig(model=model, cost=DECODE, topology=topology, prompt_tokens=8,
                        generate_tokens=tokens, controller_hosts_blocks=hosts,
                        dataflow=dataflow, fast_path=fast,
-                       messages=messages or MessageCosts())
+                       messages=messages or MessageCosts(), **config_options)
     sim = Simulation(config, Fixed(placement={"*": "d0"}))
     sim.partitioner.decide = lambda obs: placement
     return sim, sim.run()
@@ -124,7 +126,8 @@ def test_engine_with_nothing_contending_equals_the_critical_path(case, costs):
     topology = mesh(5, scale)
     placement = placement_for(model, how)
     messages = MessageCosts({d: 30e-6 for d in topology.devices},
-                            {d: 20e-6 for d in topology.devices}) if costs else MessageCosts()
+                            {d: 20e-6 for d in topology.devices},
+                            {key: 10e-6 for key in topology.links}) if costs else MessageCosts()
     sim, records = simulate(topology, model, placement, dataflow, hosts, messages=messages)
     assert records.outcome == "ok"
     assert overlapping(sim, records) == 0        # the premise: no flow shares a link
@@ -146,13 +149,67 @@ def test_the_fast_sweep_runs_these_passes_and_equals_the_events(case):
     _, model, how, dataflow, hosts, scale = case
     topology = mesh(5, scale)
     placement = placement_for(model, how)
-    _, slow = simulate(topology, model, placement, dataflow, hosts)
-    sim, fast = simulate(topology, model, placement, dataflow, hosts, fast=True)
+    # links of unequal per-message delays: flows finish in another order than they arrive
+    messages = MessageCosts(link_s={key: 1e-5 * (k % 7) for k, key in
+                                    enumerate(sorted(topology.links))})
+    _, slow = simulate(topology, model, placement, dataflow, hosts, messages=messages)
+    sim, fast = simulate(topology, model, placement, dataflow, hosts, messages=messages,
+                         fast=True)
     assert sim.swept_passes == len(fast.tokens)
     for a, b in zip(slow.tokens, fast.tokens):
         assert b.latency_s == pytest.approx(a.latency_s, rel=1e-12)
-    assert [(f.src, f.dst, f.size_bytes) for f in sorted(slow.flows, key=lambda f: f.flow_id)] \
-        == [(f.src, f.dst, f.size_bytes) for f in sorted(fast.flows, key=lambda f: f.flow_id)]
+    # the same records in the same order (ids by start, rows by the end of the fluid phase)
+    assert [(f.flow_id, f.src, f.dst, f.size_bytes) for f in slow.flows] \
+        == [(f.flow_id, f.src, f.dst, f.size_bytes) for f in fast.flows]
+    for a, b in zip(slow.flows, fast.flows):
+        assert (b.start_s, b.fluid_end_s, b.end_s) == pytest.approx(
+            (a.start_s, a.fluid_end_s, a.end_s), rel=1e-12)
+
+
+@pytest.mark.parametrize("twin, swept", [("jetson-orin-nx-16gb", False),
+                                          ("raspberry-pi-5-8gb", True)])
+def test_the_sweep_leaves_a_tie_between_different_works_to_the_events(twin, swept):
+    """d1 and d2 compute the same block and send it to d3 over equal links; d3 then runs
+    proj for d1's output and ffn (whose result goes on to d0) for d2's. With d1 and d2
+    alike both works reach d3 at the very same instant, the order of the events decides
+    which runs first, and the sweep must refuse; with d2 slower it may sweep."""
+    devices = [make_device("d0", "apple-m2-mac-mini"), make_device("d1", KINDS[0]),
+               make_device("d2", twin), make_device("d3", "apple-m2-mac-mini")]
+    topology = TOPOLOGY_GENERATORS.get("full_mesh")(devices, 400e6, 2e-4)
+    model = get_model("gpt2-small").with_overrides(n_layers=1)
+    sim, _ = simulate(topology, model, Placement(model, ["d0"] * len(blocks_of(model))),
+                      "head_level", True, fast=True, tokens=1)
+    b = GraphBuilder("test", "d0")
+    one, two = (b.transfer(d, "d3", "attn", (("attn.out", 1),),
+                           b.compute(d, "attn", (("attn", 1),))) for d in ("d1", "d2"))
+    proj = b.compute("d3", "proj", (("proj", 1),), one)
+    ffn = b.compute("d3", "ffn", (("ffn", 1),), two)
+    back = b.transfer("d3", "d0", "ffn", (("ffn.out", 1),), ffn)
+    b.compute("d0", "sink", (("none", 1),), (proj, back))
+    graph = b.finish().bind(step_work(DECODE, model, "decode", 9, 1))
+    result = fast_pass(graph, "t", sim.env.now, sim.network, sim.queues, MessageCosts(), {})
+    assert (result is not None) == swept
+
+
+def test_the_sweep_stays_off_while_another_flow_is_in_flight():
+    """A transfer already on the d1 -> d2 link (e.g. a live migration) shares it with the
+    pipeline's hidden states: the pass is not swept, and the tokens are those of the
+    events."""
+    model = get_model("gpt2-small").with_overrides(n_layers=3)
+    topology = mesh(5)
+    latencies, swept = {}, {}
+    for fast in (False, True):
+        config = SimConfig(model=model, cost=DECODE, topology=topology, prompt_tokens=8,
+                           generate_tokens=3, dataflow="layer_pipeline", fast_path=fast)
+        sim = Simulation(config, Fixed(placement={"*": "d0"}))
+        sim.partitioner.decide = lambda obs: placement_for(model, "layers")
+        background = sim.network.transfer("d1", "d2", 1e9, kind="migration")
+        records = sim.run()
+        assert not background.triggered             # in flight through every pass
+        latencies[fast] = [t.latency_s for t in records.tokens]
+        swept[fast] = sim.swept_passes
+    assert latencies[True] == pytest.approx(latencies[False], rel=1e-12)
+    assert swept[True] == 0
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -197,6 +254,25 @@ def test_ring_all_reduce_sends_2_n_minus_1_over_n_of_the_tensor_per_device(n):
         assert sent == pytest.approx(2 * (n - 1) / n * size, rel=1e-12)
         assert received == pytest.approx(2 * (n - 1) / n * size, rel=1e-12)
     assert graph.totals()["messages"] == 2 * (n - 1) * n
+    # step s of device k forwards what step s - 1 brought from its predecessor
+    t = graph.template
+    sends = [i for i, op in enumerate(t.op) if op == TRANSFER]
+    for s in range(1, 2 * (n - 1)):
+        for k in range(n):
+            before = sends[(s - 1) * n + (k - 1) % n]
+            assert t.dst[before] == t.device[sends[s * n + k]] == devices[k]
+            assert before in _ancestors(t, sends[s * n + k])
+
+
+def _ancestors(template, task: int) -> set[int]:
+    out: set[int] = set()
+    stack = list(template.deps[task])
+    while stack:
+        d = stack.pop()
+        if d not in out:
+            out.add(d)
+            stack.extend(template.deps[d])
+    return out
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 8])
@@ -221,6 +297,10 @@ def test_broadcast_reaches_everyone_once_and_never_forwards_before_receiving(n, 
         if t.device[i] != "p0":
             received = [d for d in t.deps[i] if t.op[d] == TRANSFER and t.dst[d] == t.device[i]]
             assert received, f"{t.device[i]} forwards before it has the tensor"
+    if algorithm != "star":          # a device sends to its children one after another
+        for d in devices:
+            own = [i for i in transfers if t.device[i] == d]
+            assert all(a in _ancestors(t, b) for a, b in zip(own, own[1:])), d
     tree_all_reduce, _, _ = _collective("tree", n)
     assert tree_all_reduce.totals()["messages"] == 2 * (n - 1)
 
@@ -346,6 +426,32 @@ def test_message_costs_serialise_on_the_sender():
     # between 1 and 4 overheads
     assert o * (1 - 1e-9) <= slow - base <= 4 * o * (1 + 1e-9)
     assert not math.isclose(slow, base)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["events", "sweep"])
+def test_link_delays_add_per_message_and_overheads_stretch_under_load(fast):
+    """A layer pipeline is a chain, every transfer on its critical path: a delay ``δ`` per
+    message on every link adds ``δ`` per message; a send overhead ``o`` on the controller,
+    which has half its processor free, adds ``2 o`` (it sends one message, the input)."""
+    model = get_model("gpt2-small").with_overrides(n_layers=3)
+    topology = mesh(5)
+    placement = placement_for(model, "layers")
+    half = {"d0": Series((0.0,), (0.5,))}
+
+    def latency(messages):
+        sim, records = simulate(topology, model, placement, "layer_pipeline", False,
+                                messages=messages, fast=fast, avail_compute=half)
+        assert sim.swept_passes == (len(records.tokens) if fast else 0)
+        return records.tokens[1].latency_s, sim.graph(placement, sim._step_of(2))
+
+    base, graph = latency(MessageCosts())
+    n_messages = graph.totals()["messages"]
+    assert n_messages == 4                    # d0 -> d1 -> d2 -> d3 -> d0
+    delta, o = 7e-4, 3e-4
+    delayed, _ = latency(MessageCosts(link_s={key: delta for key in topology.links}))
+    assert delayed - base == pytest.approx(n_messages * delta, rel=1e-9)
+    sent, _ = latency(MessageCosts(send_s={"d0": o}))
+    assert sent - base == pytest.approx(2 * o, rel=1e-9)
 
 
 def test_a_graph_is_written_as_json_one_node_per_task():
