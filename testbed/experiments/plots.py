@@ -76,12 +76,14 @@ def plot_fidelity(table: pd.DataFrame, path: str | Path, *, title: str = "") -> 
             ax.plot([row.devices], [0], "x", color="black", markersize=10)
             ax.annotate(f"published: {row.published_outcome}\nsimulated: "
                         f"{row.simulated_outcome}", (row.devices, 0),
-                        textcoords="offset points", xytext=(6, 8), fontsize=7)
+                        textcoords="offset points", xytext=(6, 22), fontsize=7)
         for row in timed.itertuples():
             if pd.notna(row.error_pct):
                 ax.annotate(f"{row.error_pct:+.0f}%", (row.devices, row.simulated_ms),
-                            textcoords="offset points", xytext=(6, -12), fontsize=8,
-                            color="tab:orange")
+                            textcoords="offset points", xytext=(8, -14), fontsize=8,
+                            color="tab:orange", zorder=5,
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                                  "alpha": 0.85})
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(set(rows.devices)) or [1])
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
