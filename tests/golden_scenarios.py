@@ -4,14 +4,17 @@ tests/test_engine_golden.py). Each uses only keys every engine version understan
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pandas as pd
 
 #: Wall-clock columns: they differ between any two runs.
 WALL_COLUMNS = ("decision_wall_s", "sim_wall_s", "mean_decision_wall_s")
 
+#: The home/office set-up as the old engine knew it: no shared media (see the file).
+HOME_TOPOLOGY = str(Path(__file__).parent / "golden" / "home_office_per_station.yaml")
 HOME = {"model": {"name": "tinyllama-1.1b", "overrides": {"n_layers": 4}}, "cost": "decode",
-        "topology": {"file": "home_office.yaml"}, "seed": 3}
+        "topology": {"file": HOME_TOPOLOGY}, "seed": 3}
 
 SCENARIOS = {
     # contended Wi-Fi links with a fading capacity, several partitioners, background load

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+
+from testbed.cluster.wifi import WifiPhy, tcp_goodput_bps
 from hypothesis import given, settings, strategies as st
 
 from testbed.cluster import (
@@ -80,7 +82,11 @@ def test_technology_links_take_their_figures_from_the_link_table():
     topology = load_topology(TOPOLOGIES / "star_wifi.yaml")
     link = topology.links[("phone", "ap")]
     assert link.technology == "wifi5"
-    assert link.capacity_bps == pytest.approx(400e6) and link.latency_s == pytest.approx(3e-3)
+    # a Wi-Fi station alone: the TCP goodput of a 2x2 VHT 80 MHz MCS 9 short-GI PHY
+    phy = WifiPhy("80211ac", 80, 9, 2, 400)
+    assert phy.rate_bps == pytest.approx(866.67e6, rel=1e-4)
+    assert link.capacity_bps == pytest.approx(tcp_goodput_bps(phy))
+    assert link.latency_s == pytest.approx(3e-3)
     assert topology.switches == ("ap",)
     assert topology.path("phone", "pi4") == (("phone", "ap"), ("ap", "pi4"))
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from testbed.cluster.device import DeviceSpec
+from testbed.cluster.medium import MediumSpec
 from testbed.cluster.routing import all_routes
 from testbed.errors import ConfigError, bad_value
 from testbed.traces.series import Series
@@ -67,11 +68,13 @@ class Topology:
     names a switch. ``links`` are directed; a link given in one direction only is mirrored
     (same figures) in the other. ``controller`` (default: the first device) issues requests
     and holds the embedding and LM head. ``source`` names the file it came from.
+    ``media`` are shared channels (:mod:`testbed.cluster.medium`) over some of the links;
+    a link direction belongs to at most one.
     """
 
     def __init__(self, nodes: Iterable[DeviceSpec | str], links: Iterable[LinkSpec], *,
                  name: str = "topology", controller: str | None = None,
-                 source: str = "<generated>"):
+                 source: str = "<generated>", media: Iterable[MediumSpec] = ()):
         self.name = name
         self.source = source
         self.devices: dict[str, DeviceSpec] = {}
@@ -99,6 +102,7 @@ class Topology:
         for src, dst in self.links:
             self.graph.add_edge(src, dst)
         self._check_connected()
+        self.media: dict[str, MediumSpec] = self._check_media(media)
         self.controller = self._check_controller(controller)
         latency = {key: link.latency_s for key, link in self.links.items()}
         self._routes = {pair: tuple(zip(nodes_on_path, nodes_on_path[1:]))
@@ -207,6 +211,38 @@ class Topology:
             if (dst, src) not in both:
                 both[(dst, src)] = dataclasses.replace(link, src=dst, dst=src)
         return both
+
+    def _check_media(self, media: Iterable[MediumSpec]) -> dict[str, MediumSpec]:
+        found: dict[str, MediumSpec] = {}
+        owner: dict[LinkKey, str] = {}
+        for i, medium in enumerate(media):
+            if not isinstance(medium, MediumSpec):
+                raise self._error(bad_value(medium, "a MediumSpec"), f"media[{i}]")
+            if medium.name in found:
+                raise self._error(ConfigError(f"got duplicate medium name {medium.name!r}"),
+                                  f"media[{i}].name")
+            if not medium.members:
+                raise self._error(ConfigError("got a medium with no member link"),
+                                  f"media[{i}]")
+            for link in sorted(medium.members):
+                if link not in self.links:
+                    raise self._error(ConfigError(f"got member link {link[0]}->{link[1]}, "
+                                                  "which the topology does not have"),
+                                      f"media[{i}].members")
+                if link in owner:
+                    raise self._error(ConfigError(f"link {link[0]}->{link[1]} is in media "
+                                                  f"{owner[link]!r} and {medium.name!r}; "
+                                                  "expected at most one"), f"media[{i}]")
+                owner[link] = medium.name
+            found[medium.name] = medium
+        return found
+
+    def medium_of(self, link: LinkKey) -> MediumSpec | None:
+        """The medium a directed link belongs to, or None."""
+        for medium in self.media.values():
+            if link in medium.members:
+                return medium
+        return None
 
     def _check_connected(self) -> None:
         if nx.is_connected(self.graph):

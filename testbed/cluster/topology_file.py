@@ -20,24 +20,41 @@ YAML::
 same). A bandwidth may be a piecewise-constant series of ``[time, rate]`` points, repeating
 every ``loop`` when given. GraphML carries the same keys as node, edge and graph attributes
 (edge source = a, target = b). Every quantity needs a unit.
+
+A link whose ``technology`` is Wi-Fi (``wifi4``, ``wifi5``, ``wifi6``) takes, unless it gives
+a ``bandwidth``, the TCP goodput of a station alone at the technology's typical PHY
+(``data/wifi_phy.csv``; ``mcs: N`` picks another modulation and coding scheme), see
+:mod:`testbed.cluster.wifi`. **Media** (shared channels, :mod:`testbed.cluster.medium`)::
+
+    media:
+      - {name: bss, access_point: ap}                 # every Wi-Fi link of ap, both ways
+      - {name: bss2, access_point: ap2, stations: [phone, pi5]}
+      - {name: mesh, links: [[a, b], [b, c]], preamble: "40 us", contention: "150 us"}
+
+A Wi-Fi medium's per-transmission times come from the 802.11 standards; a generic one
+(``links``) gives its own (default 0).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from xml.etree import ElementTree
 
 from testbed.cluster import config_values as cv
 from testbed.cluster.device_config import device_from_config
+from testbed.cluster import wifi
 from testbed.cluster.link_catalog import get_link_technology
+from testbed.cluster.medium import MediumSpec
 from testbed.cluster.topology import LinkSpec, Topology
 from testbed.cluster.yaml_reader import read_yaml
 from testbed.errors import ConfigError, bad_value
 from testbed.traces.series import Series
 from testbed.units import parse_bitrate, parse_time
 
-TOP_KEYS = ("name", "controller", "nodes", "links")
-LINK_KEYS = ("a", "b", "bandwidth", "bandwidth_ba", "latency", "technology")
+TOP_KEYS = ("name", "controller", "nodes", "links", "media")
+LINK_KEYS = ("a", "b", "bandwidth", "bandwidth_ba", "latency", "technology", "mcs")
+MEDIUM_KEYS = ("name", "access_point", "stations", "links", "preamble", "contention")
 SERIES_KEYS = ("points", "loop")
 
 
@@ -65,7 +82,9 @@ def topology_from_config(data: object, *, source: str, default_name: str) -> Top
         controller = cv.name(controller, source=source, field="controller")
     nodes = _nodes(data["nodes"], source)
     links = _links([] if data.get("links") is None else data["links"], nodes, source)
-    return Topology(nodes, links, name=name, controller=controller, source=source)
+    media = _media(data.get("media") or [], links, source)
+    return Topology(nodes, links, name=name, controller=controller, source=source,
+                    media=media)
 
 
 def _nodes(entries: object, source: str) -> list:
@@ -143,8 +162,13 @@ def _link_directions(entry: dict, a: str, b: str, *, source: str,
                                 field=f"{field}.latency", what="latency", allow_zero=True)
     else:
         latency_s = defaults["latency_s"]
+    if "mcs" in entry and not wifi.is_wifi(technology):
+        raise ConfigError(f"got an mcs on a {technology or 'plain'} link; expected it on a "
+                          "Wi-Fi technology link only", source=source, field=f"{field}.mcs")
     if "bandwidth" in entry:
         ab = _capacity(entry["bandwidth"], source=source, field=f"{field}.bandwidth")
+    elif wifi.is_wifi(technology):
+        ab = (_wifi_goodput(technology, entry.get("mcs"), source=source, field=field), None)
     else:
         ab = (defaults["capacity_bps"], None)
     ba = ab
@@ -152,6 +176,83 @@ def _link_directions(entry: dict, a: str, b: str, *, source: str,
         ba = _capacity(entry["bandwidth_ba"], source=source, field=f"{field}.bandwidth_ba")
     return (LinkSpec(a, b, ab[0], latency_s, ab[1], technology),
             LinkSpec(b, a, ba[0], latency_s, ba[1], technology))
+
+
+def _wifi_goodput(technology: str, mcs: object, *, source: str, field: str) -> float:
+    """TCP goodput (bit/s) of a station alone at the technology's PHY (another MCS if given)."""
+    phy = wifi.default_phy(technology)
+    if mcs is not None:
+        if not isinstance(mcs, int) or isinstance(mcs, bool):
+            raise bad_value(mcs, "an MCS index (integer)", source=source, field=f"{field}.mcs")
+        try:
+            phy = dataclasses.replace(phy, mcs=mcs)
+        except ConfigError as error:
+            raise cv.relocate(error, source=source, field=f"{field}.mcs") from None
+    return wifi.tcp_goodput_bps(phy)
+
+
+def _media(entries: object, links: list[LinkSpec], source: str) -> list[MediumSpec]:
+    """The media a topology file declares (module docstring)."""
+    if not isinstance(entries, list):
+        raise bad_value(entries, "a list of media", source=source, field="media")
+    keys = {link.key: link for link in links}
+    media = []
+    for i, entry in enumerate(entries):
+        field = f"media[{i}]"
+        entry = cv.mapping(entry, source=source, field=field, what="a medium")
+        cv.check_keys(entry, MEDIUM_KEYS, source=source, field=field, required=("name",))
+        name = cv.name(entry["name"], source=source, field=f"{field}.name")
+        if ("access_point" in entry) == ("links" in entry):
+            raise ConfigError("expected either an access_point (a Wi-Fi BSS) or links (a "
+                              "generic channel)", source=source, field=field)
+        if "access_point" in entry:
+            media.append(_bss(entry, name, keys, source=source, field=field))
+            continue
+        pairs = entry["links"]
+        if not isinstance(pairs, list) or not pairs:
+            raise bad_value(pairs, "a non-empty list of [a, b] links", source=source,
+                            field=f"{field}.links")
+        members = set()
+        for k, pair in enumerate(pairs):
+            if (not isinstance(pair, list) or len(pair) != 2 or
+                    (pair[0], pair[1]) not in keys):
+                raise bad_value(pair, "[a, b] naming a link of the topology", source=source,
+                                field=f"{field}.links[{k}]")
+            members |= {(pair[0], pair[1]), (pair[1], pair[0])}
+        times = {key: cv.quantity(parse_time, entry[key], source=source,
+                                  field=f"{field}.{key}", what=key, allow_zero=True)
+                 for key in ("preamble", "contention") if key in entry}
+        media.append(MediumSpec(name, frozenset(members), times.get("preamble", 0.0),
+                                times.get("contention", 0.0)))
+    return media
+
+
+def _bss(entry: dict, name: str, keys: dict, *, source: str, field: str) -> MediumSpec:
+    """A Wi-Fi BSS: the access point's Wi-Fi links (to ``stations`` if given)."""
+    ap = cv.name(entry["access_point"], source=source, field=f"{field}.access_point")
+    for key in ("preamble", "contention"):
+        if key in entry:
+            raise ConfigError(f"a Wi-Fi medium takes its {key} from the 802.11 standard; "
+                              "give it only with links", source=source, field=f"{field}.{key}")
+    radio = {b: link.technology for (a, b), link in keys.items()
+             if a == ap and wifi.is_wifi(link.technology)}
+    if not radio:
+        raise ConfigError(f"access point {ap!r} has no Wi-Fi link (technology wifi4, wifi5 "
+                          "or wifi6)", source=source, field=f"{field}.access_point", value=ap)
+    stations = entry.get("stations", list(radio))
+    if not isinstance(stations, list) or not stations:
+        raise bad_value(stations, "a non-empty list of stations", source=source,
+                        field=f"{field}.stations")
+    for k, station in enumerate(stations):
+        if station not in radio:
+            raise ConfigError(f"got {station!r}, which has no Wi-Fi link to {ap!r}; expected "
+                              f"one of {', '.join(radio)}", source=source,
+                              field=f"{field}.stations[{k}]", value=station)
+    members = frozenset({(ap, s) for s in stations} | {(s, ap) for s in stations})
+    technologies = sorted({radio[s] for s in stations})
+    preamble = max(wifi.default_phy(t).preamble_s for t in technologies)
+    return MediumSpec(name, members, preamble, wifi.contention_s(), "+".join(technologies),
+                      ap)
 
 
 def _capacity(value: object, *, source: str, field: str) -> tuple[float, Series | None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from testbed.cluster.medium import airtime_per_bit
 from testbed.cluster.topology import Topology
 from testbed.units import BITS_PER_BYTE
 
@@ -29,8 +30,18 @@ class NetworkView:
                      default=float("inf"))
             bw = min(bw, self._nic_tx.get(src, bw), self._nic_rx.get(dst, bw)) if src != dst \
                 else float("inf")
+            for medium in self.topology.media.values():
+                hops = medium.air_hops(self.topology.path(src, dst))
+                if hops:
+                    bw = min(bw, 1.0 / airtime_per_bit(self.capacity_bps, hops))
             self._bottleneck[key] = bw
         return bw
+
+    def air_overhead_s(self, src: str, dst: str) -> float:
+        """The fixed air time one message pays on an idle medium (PHY headers, s)."""
+        path = self.topology.path(src, dst)
+        return sum(len(medium.air_hops(path)) * medium.preamble_s
+                   for medium in self.topology.media.values())
 
     def latency_s(self, src: str, dst: str) -> float:
         return self.topology.path_latency_s(src, dst) if src != dst else 0.0
@@ -42,4 +53,5 @@ class NetworkView:
         bw = self.bandwidth_bps(src, dst)
         if bw <= 0:
             return float("inf")
-        return self.latency_s(src, dst) + size_bytes * BITS_PER_BYTE / bw
+        time = self.latency_s(src, dst) + size_bytes * BITS_PER_BYTE / bw
+        return time + self.air_overhead_s(src, dst) if self.topology.media else time

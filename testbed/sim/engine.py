@@ -127,7 +127,7 @@ class Simulation:
         self._nic_tx = {n: d.nic_tx_bps for n, d in topo.devices.items() if d.nic_tx_bps}
         self._nic_rx = {n: d.nic_rx_bps for n, d in topo.devices.items() if d.nic_rx_bps}
         self.network = Network(self.env, topo.path, capacity, latency, self._nic_tx, self._nic_rx,
-                               config.goodput_factor)
+                               config.goodput_factor, media=topo.media.values())
         self.network.records = self.records.flows
         self._replayed = {}
         for key, link in topo.links.items():

@@ -141,11 +141,12 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
             changes = min([replayed[r].next_change_s(now) for r in resources
                            if r in replayed], default=math.inf)
             route = routes[(src, to)] = (resources, latency, hops,
-                                         network.lone_rate_bps(resources), changes)
-        resources, latency, hops, rate, changes = route
+                                         network.lone_rate_bps(resources), changes,
+                                         network.air_overhead_bits(resources, False))
+        resources, latency, hops, rate, changes, air_bits = route
         latency += count * messages.link_delay_s(resources)
         size = sizes[i]
-        bits = float(size) * BITS_PER_BYTE
+        bits = float(size) * BITS_PER_BYTE + air_bits
         if bits > 0:
             if not rate > 0:
                 return None

@@ -12,6 +12,18 @@ latency ``l`` takes exactly ``l + 8*S/C`` seconds.
 (e.g. 1448/1514 = 0.9564 for TCP with timestamps over 1500-byte Ethernet frames, the
 factor the Mininet validation measures); 1.0 (default) is the line rate.
 
+**Shared media** (:mod:`testbed.cluster.medium`): a flow crossing member links of a medium
+(a Wi-Fi BSS) also uses the medium's airtime, ``r * sum(1 / G_l)`` over the member links
+``l`` it crosses at rate ``r`` (``G_l``: the link's current payload capacity); the airtime of
+all flows on a medium is at most 1, and rates are max-min fair under link and airtime
+constraints together (weighted progressive filling), so a slow station takes more airtime
+per bit and slows every other station of its medium (the 802.11 performance anomaly). Each
+message also pays a fixed air time per member link it crosses: the medium's PHY header, plus
+its contention overhead when other flows are on the medium as it starts. That air time is
+added to the flow as bits (``air time / airtime per bit``), so it is shared like the rest: a
+lone flow of ``S`` bytes over one member link of capacity ``G`` on an idle medium takes
+``l + 8*S/G + preamble``.
+
 Capacities are in bit/s, sizes in bytes, times in seconds. Flows are kept in the order
 they started, so ties are resolved the same way every run.
 """
@@ -24,9 +36,11 @@ from typing import Callable, Hashable, NamedTuple
 
 import simpy
 
+from testbed.cluster.medium import MediumSpec, airtime_per_bit
 from testbed.units import BITS_PER_BYTE
 
-Resource = Hashable  # a directed link (u, v), or ("nic-tx", node) / ("nic-rx", node)
+Resource = Hashable  # a directed link (u, v), ("nic-tx", node) / ("nic-rx", node), or
+                     # ("medium", name): a shared channel's airtime (capacity 1)
 
 #: Two finish times closer than this (relative) are the same instant.
 _TIME_RTOL = 1e-12
@@ -53,6 +67,7 @@ class Flow:
     finish_s: float = math.inf       # projected end of the fluid phase at the current rate
     stalled_s: float = 0.0           # time spent at rate 0 (e.g. during an outage)
     fluid_end_s: float = math.nan
+    air: tuple = ()                  # (medium resource, member links crossed) per medium
 
 
 class FlowRecord(NamedTuple):
@@ -82,7 +97,8 @@ class Network:
     def __init__(self, env: simpy.Environment, paths: Callable[[str, str], tuple],
                  capacity_bps: dict[Resource, float], latency_s: dict[Resource, float],
                  nic_tx_bps: dict[str, float] | None = None,
-                 nic_rx_bps: dict[str, float] | None = None, goodput_factor: float = 1.0):
+                 nic_rx_bps: dict[str, float] | None = None, goodput_factor: float = 1.0,
+                 media=()):
         if not 0.0 < goodput_factor <= 1.0:
             raise ValueError(f"goodput factor must be in (0, 1], got {goodput_factor!r}")
         self.env = env
@@ -94,6 +110,15 @@ class Network:
             self._capacity[("nic-tx", node)] = bps * goodput_factor
         for node, bps in (nic_rx_bps or {}).items():
             self._capacity[("nic-rx", node)] = bps * goodput_factor
+        self._media: dict[tuple, MediumSpec] = {}
+        self._medium_of: dict[Resource, tuple] = {}
+        for medium in media:
+            key = ("medium", medium.name)
+            self._media[key] = medium
+            self._capacity[key] = 1.0
+            for link in medium.members:
+                self._medium_of[link] = key
+        self._air: dict[tuple, tuple] = {}    # resources of a route -> its air part
         self._route_cache: dict[tuple[str, str], tuple[tuple[Resource, ...], float, int]] = {}
         self._flows: dict[int, Flow] = {}
         self._next_id = 0
@@ -125,8 +150,39 @@ class Network:
     def lone_rate_bps(self, resources: tuple[Resource, ...]) -> float:
         """The rate a flow crossing ``resources`` gets when it shares none (bit/s)."""
         capacity = self._capacity
+        air = self._air.get(resources) if self._media else None
+        if air:
+            rates = [capacity[res] for res in resources if res not in self._media]
+            rates += [1.0 / airtime_per_bit(capacity, hops) for _, hops in air]
+            return min(rates)
         return min([capacity[res] for res in resources]) if len(resources) > 1 \
             else capacity[resources[0]]
+
+    def air_overhead_bits(self, resources: tuple[Resource, ...], contended: bool) -> float:
+        """The fixed air time of one message over ``resources`` as bits of the flow (0 off
+        media): per member link crossed, the PHY header, plus the contention overhead when
+        ``contended``, divided by the flow's airtime per bit."""
+        air = self._air.get(resources) if self._media else None
+        if not air:
+            return 0.0
+        bits = 0.0
+        for res, hops in air:
+            medium = self._media[res]
+            per_bit = airtime_per_bit(self._capacity, hops)
+            if 0.0 < per_bit < math.inf:
+                busy = medium.preamble_s + (medium.contention_s if contended else 0.0)
+                bits += len(hops) * busy / per_bit
+        return bits
+
+    def airtime(self, medium: str) -> float:
+        """The share of ``medium``'s airtime the active flows use now (at most 1)."""
+        key = ("medium", medium)
+        total = 0.0
+        for flow in self._flows.values():
+            for res, hops in flow.air:
+                if res == key and flow.rate_bps > 0:
+                    total += flow.rate_bps * airtime_per_bit(self._capacity, hops)
+        return total
 
     def record_lone_flows(self, flows) -> None:
         """Records of flows that ran alone and were computed without events: ``flows``
@@ -158,6 +214,15 @@ class Network:
             if ("nic-rx", dst) in self._capacity:
                 resources.append(("nic-rx", dst))
             latency = sum(self._latency[link] for link in links)
+            air: dict[tuple, list] = {}
+            for link in links:
+                medium = self._medium_of.get(link)
+                if medium is not None:
+                    air.setdefault(medium, []).append(link)
+            resources.extend(air)
+            if air:
+                self._air[tuple(resources)] = tuple((res, tuple(hops))
+                                                    for res, hops in air.items())
             cached = (tuple(resources), latency, len(links))
             self._route_cache[key] = cached
         return cached
@@ -185,10 +250,16 @@ class Network:
                     now, done, hops, remaining_bits=float(size_bytes) * BITS_PER_BYTE,
                     updated_s=now)
         self._next_id += 1
+        load = self._load
+        if self._media:
+            air = self._air.get(resources)
+            if air:
+                flow.air = air
+                contended = any(load.get(res, 0) for res, _ in air)
+                flow.remaining_bits += self.air_overhead_bits(resources, contended)
         if flow.remaining_bits == 0.0:
             self._finish_fluid(flow)
             return done
-        load = self._load
         isolated = True
         for res in resources:
             count = load.get(res, 0)
@@ -283,6 +354,9 @@ class Network:
         if self._joining:
             self._admit_joining()
         flows = list(self._flows.values())
+        if self._media:
+            self._fill_weighted(flows)
+            return self._rates_set(flows)
         for flow in flows:
             flow.rate_bps = -1.0  # not yet fixed
         remaining = {}
@@ -317,6 +391,59 @@ class Network:
                 for res in flow.resources:
                     remaining[res] -= share
                     unfixed[res] -= 1
+        self._rates_set(flows)
+
+    def _fill_weighted(self, flows: list[Flow]) -> None:
+        """Max-min fair rates when some resources are media: a flow uses weight 1 of a link
+        and ``sum(1 / G_l)`` (airtime per bit) of a medium; a flow crossing a resource at 0
+        bit/s gets rate 0 and takes nothing."""
+        capacity = self._capacity
+        remaining: dict[Resource, float] = {}
+        weight_sum: dict[Resource, float] = {}
+        unfixed: dict[Resource, int] = {}
+        weights: dict[int, list[tuple[Resource, float]]] = {}
+        live = []
+        for flow in flows:
+            own = [(res, 1.0) for res in flow.resources if res not in self._media]
+            own += [(res, airtime_per_bit(capacity, hops)) for res, hops in flow.air]
+            if any(capacity[res] <= 0 or w == math.inf for res, w in own):
+                flow.rate_bps = 0.0
+                continue
+            flow.rate_bps = -1.0
+            weights[flow.flow_id] = own
+            live.append(flow)
+            for res, w in own:
+                if res not in remaining:
+                    remaining[res] = capacity[res]
+                    weight_sum[res] = 0.0
+                    unfixed[res] = 0
+                weight_sum[res] += w
+                unfixed[res] += 1
+        users: dict[Resource, list[Flow]] = {}
+        for flow in live:
+            for res, _ in weights[flow.flow_id]:
+                users.setdefault(res, []).append(flow)
+        n_left = len(live)
+        while n_left:
+            bottleneck, share = None, math.inf
+            for res, count in unfixed.items():
+                if count:
+                    s = remaining[res] / weight_sum[res]
+                    if s < share:
+                        bottleneck, share = res, s
+            share = max(share, 0.0)
+            for flow in users[bottleneck]:
+                if flow.rate_bps >= 0:
+                    continue
+                flow.rate_bps = share
+                n_left -= 1
+                for res, w in weights[flow.flow_id]:
+                    remaining[res] -= w * share
+                    weight_sum[res] -= w
+                    unfixed[res] -= 1
+
+    def _rates_set(self, flows: list[Flow]) -> None:
+        """Project every flow's end at its new rate, tell observers, arm the wake-up."""
         now = self.env.now
         next_finish = math.inf
         for flow in flows:
