@@ -50,18 +50,30 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from testbed.emulation.support import EmulationUnavailable
-    from testbed.emulation.validate import validate_mininet
-    out = args.out or str(Path("results") / Path(args.scenario).stem / "validate-mininet")
-    try:
-        result = validate_mininet(args.scenario, out, quick=args.quick, full=args.full,
-                                  seed=args.seed, queueing=args.queue)
-    except EmulationUnavailable as error:
-        print(f"testbed: error: cannot run the Mininet backend here: {error}", file=sys.stderr)
-        return 3
+    if args.backend == "ns3":
+        from testbed.emulation.ns3.validate import TARGETS, Ns3Unavailable, validate_ns3
+        out = args.out or str(Path("results") / Path(args.scenario).stem / "validate-ns3")
+        try:
+            result = validate_ns3(args.scenario, out, quick=args.quick, full=args.full,
+                                  seed=args.seed)
+        except Ns3Unavailable as error:
+            print(f"testbed: error: cannot run the ns-3 backend here: {error}",
+                  file=sys.stderr)
+            return 3
+    else:
+        from testbed.emulation.support import EmulationUnavailable
+        from testbed.emulation.validate import TARGETS, validate_mininet
+        out = args.out or str(Path("results") / Path(args.scenario).stem / "validate-mininet")
+        try:
+            result = validate_mininet(args.scenario, out, quick=args.quick, full=args.full,
+                                      seed=args.seed, queueing=args.queue)
+        except EmulationUnavailable as error:
+            print(f"testbed: error: cannot run the Mininet backend here: {error}",
+                  file=sys.stderr)
+            return 3
     if args.check:
         from testbed.emulation.validate import targets_met
-        return 0 if targets_met(result.table) else 1
+        return 0 if targets_met(result.table, TARGETS) else 1
     return 0
 
 
@@ -183,18 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="run a scenario on the simulator and on an "
                               "emulated network, and report how far apart they are")
-    validate.add_argument("backend", choices=["mininet"], help="the emulation backend")
+    validate.add_argument("backend", choices=["mininet", "ns3"],
+                          help="the backend: mininet (real TCP over shaped links) or ns3 "
+                               "(packet level: TCP, point-to-point links, 802.11 BSSs)")
     validate.add_argument("scenario", help="scenario YAML file")
     validate.add_argument("--out", help="results folder (default: "
-                          "results/<scenario file>/validate-mininet)")
+                          "results/<scenario file>/validate-<backend>)")
     validate.add_argument("--seed", type=int, help="override the scenario's seed")
     validate.add_argument("--quick", action="store_true",
                           help="apply the scenario's 'quick' settings")
     validate.add_argument("--full", action="store_true",
                           help="apply the scenario's 'full' settings")
     validate.add_argument("--queue", choices=["fair", "fifo"], default="fair",
-                          help="queues of the emulated links: per-flow fair (default, as the "
-                               "simulator assumes) or one drop-tail FIFO")
+                          help="Mininet: queues of the emulated links: per-flow fair (default, "
+                               "as the simulator assumes) or one drop-tail FIFO")
     validate.add_argument("--check", action="store_true",
                           help="exit with status 1 if the accuracy targets are not met")
     validate.set_defaults(func=_cmd_validate)

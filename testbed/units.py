@@ -17,7 +17,7 @@ import re
 from testbed.errors import ConfigError
 
 __all__ = [
-    "UnitError", "parse_time", "parse_bytes", "parse_bitrate", "parse_byterate",
+    "UnitError", "parse_time", "parse_length", "parse_bytes", "parse_bitrate", "parse_byterate",
     "parse_flops", "parse_flop_rate", "parse_fraction", "format_time", "format_bytes",
     "format_bitrate", "format_flop_rate", "BITS_PER_BYTE", "rate_unit_factor",
     "time_unit_factor",
@@ -58,12 +58,14 @@ def _build_tables() -> dict[str, dict[str, float]]:
             flops[f"{p}{spelling}"] = f
         for spelling in ("FLOP/s", "flop/s", "FLOPS", "FLOPs/s", "flops/s"):
             flop_rate[f"{p}{spelling}"] = f
-    return {"time": time, "size": size, "rate": rate, "flops": flops, "flop_rate": flop_rate}
+    length = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "km": 1e3}
+    return {"time": time, "size": size, "rate": rate, "flops": flops, "flop_rate": flop_rate,
+            "length": length}
 
 
 _TABLES = _build_tables()
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
-_EXAMPLES = {"time": "'5 ms', '2 s'", "size": "'8 GiB', '512 MB', '10 Mbit'",
+_EXAMPLES = {"time": "'5 ms', '2 s'", "length": "'5 m', '30 cm'", "size": "'8 GiB', '512 MB', '10 Mbit'",
              "rate": "'10 Mbit/s', '1.5 Gbps', '100 MB/s'", "flops": "'3 GFLOP'",
              "flop_rate": "'2 TFLOP/s', '500 GFLOPS'"}
 
@@ -105,6 +107,11 @@ def _parse(value: object, dimension: str, require_unit: bool) -> float:
 def parse_time(value: object, *, require_unit: bool = True) -> float:
     """Duration in seconds from e.g. ``"5 ms"``."""
     return _parse(value, "time", require_unit)
+
+
+def parse_length(value: object, *, require_unit: bool = True) -> float:
+    """A distance in metres (e.g. "5 m", "30 cm")."""
+    return _parse(value, "length", require_unit)
 
 
 def parse_bytes(value: object, *, require_unit: bool = True) -> float:

@@ -416,20 +416,20 @@ def test_validation_replays_each_partitioners_dataflow(tmp_path):
     path.write_text(VALIDATION % "", encoding="utf-8")
     scenario = load_scenario(path)
     validate.check_supported(scenario)
-    simulated = validate._simulations(scenario, scenario.topology)
+    simulated = validate.simulations(scenario, scenario.topology)
     assert [make_dataflow(d).name for _, d in simulated] == ["tensor_parallel", "root_sync",
                                                              "head_level"]
     for i, (run, dataflow) in enumerate(simulated):
-        plan = validate._plan(scenario, run, dataflow, i)
+        plan = validate.compiled_plan(scenario, run, dataflow, i)
         assert plan.dataflow == make_dataflow(dataflow).describe()
         _one_for_one(plan, run)
         assert {"send", "recv"} <= {c.kind for c in plan.computes}
-    stages = {make_dataflow(d).name: {t.stage for t in validate._plan(scenario, r, d, 0)
+    stages = {make_dataflow(d).name: {t.stage for t in validate.compiled_plan(scenario, r, d, 0)
                                       .transfers} for r, d in simulated}
     assert "allreduce" in stages["tensor_parallel"] and "sync_qkv" in stages["root_sync"]
     # the plan of one dataflow does not fit the run of another
     with pytest.raises(ConfigError, match="did not execute this graph"):
-        validate._plan(scenario, simulated[0][0], "head_level", 0)
+        validate.compiled_plan(scenario, simulated[0][0], "head_level", 0)
     path.write_text(VALIDATION % ', per_link: "5 us"', encoding="utf-8")
     with pytest.raises(ConfigError, match="per-link"):
         validate.check_supported(load_scenario(path))

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from testbed.cluster.medium import MediumSpec
 from testbed.cluster.topology_file import load_topology
-from testbed.cluster.wifi import WifiPhy, contention_s, tcp_goodput_bps
+from testbed.cluster.wifi import WifiPhy, contention_s, relay_s, tcp_goodput_bps
 from testbed.errors import ConfigError
 from testbed.plan.network_view import NetworkView
 from testbed.sim.network import Network
@@ -21,7 +21,8 @@ CONTENTION_S = 158.5e-6
 
 
 def bss(capacities_bps: dict[str, float], latency_s: float = 0.0, *, wired: float = 0.0,
-        preamble_s: float = 0.0, contention: float = 0.0):
+        preamble_s: float = 0.0, contention: float = 0.0, txop_bytes: float = 0.0,
+        relay_s: float = 0.0):
     """An access point 'ap' with stations (their link's capacity both ways), all in one
     medium 'air'; with ``wired`` > 0 a wired node 'w' hangs off the AP at that rate."""
     cap, lat = {}, {}
@@ -33,7 +34,7 @@ def bss(capacities_bps: dict[str, float], latency_s: float = 0.0, *, wired: floa
         cap[("w", "ap")] = cap[("ap", "w")] = wired
         lat[("w", "ap")] = lat[("ap", "w")] = 0.0
     medium = MediumSpec("air", frozenset(k for k in cap if "w" not in k), preamble_s,
-                        contention)
+                        contention, txop_bytes=txop_bytes, relay_s=relay_s)
 
     def paths(src, dst):
         if src == dst:
@@ -80,11 +81,37 @@ def test_uplink_and_downlink_share_one_channel():
 
 
 def test_a_relay_crosses_the_air_twice():
-    env, net = bss({"s1": 300e6, "s2": 100e6}, preamble_s=PREAMBLE_S)
+    env, net = bss({"s1": 300e6, "s2": 100e6}, preamble_s=PREAMBLE_S, contention=CONTENTION_S,
+                   relay_s=91e-6)
     done = net.transfer("s1", "s2", 1e6)
     env.run()
     rate = 1 / (1 / 300e6 + 1 / 100e6)                   # 75 Mbit/s
-    assert done.value.end_s == pytest.approx(8e6 / rate + 2 * PREAMBLE_S, rel=1e-12)
+    # a PHY header per hop; the access point waits SIFS, BlockAck and AIFS before it relays
+    assert done.value.end_s == pytest.approx(8e6 / rate + 2 * PREAMBLE_S + 91e-6, rel=1e-12)
+
+
+def test_a_message_from_a_wire_leaves_the_access_point_in_two_accesses():
+    medium = MediumSpec("air", frozenset({("ap", "s")}), 40e-6, 150e-6, segment_bytes=1448)
+    path = (("w", "ap"), ("ap", "s"))
+    assert medium.air_time_s(path, 1000, False) == pytest.approx(40e-6)     # one segment
+    assert medium.air_time_s(path, 4096, False) == pytest.approx(2 * 40e-6 + 150e-6)
+    # queued behind others, its segments are all there when its turn comes: one access
+    assert medium.air_time_s(path, 4096, True) == pytest.approx(40e-6 + 150e-6)
+    assert medium.air_time_s((("ap", "s"),), 4096, False) == pytest.approx(40e-6)
+
+
+def test_a_senders_short_messages_leave_one_after_another():
+    env, net = bss({"s1": 100e6, "s2": 100e6, "s3": 100e6}, wired=1e9, txop_bytes=60_000)
+    first = net.transfer("w", "s1", 50_000)         # the AP sends both downlinks
+    second = net.transfer("w", "s2", 50_000)
+    bulk = net.transfer("w", "s3", 1e6)              # longer than a TXOP: shares the air
+    env.run()
+    t1, t2 = first.value.end_s, second.value.end_s
+    # while both short ones wait in one queue, the first and the bulk flow share the air
+    assert t1 == pytest.approx(2 * 4e5 / 100e6, rel=1e-9)
+    assert t2 == pytest.approx(t1 + 2 * 4e5 / 100e6, rel=1e-9)
+    assert second.value.stalled_s == 0.0
+    assert bulk.value.end_s == pytest.approx((8e6 + 2 * 4e5) / 100e6, rel=1e-9)
 
 
 def test_a_slow_station_drags_the_fast_one_down():
@@ -202,6 +229,7 @@ def test_goodput_of_one_station_matches_ns3():
 def test_contention_is_aifs_backoff_sifs_and_block_ack():
     # AIFS[BE] 16 + 3 x 9 us, mean backoff 7.5 x 9 us, SIFS 16 us, BlockAck 32 us
     assert contention_s() == pytest.approx(43e-6 + 67.5e-6 + 16e-6 + 32e-6)
+    assert relay_s() == pytest.approx(16e-6 + 32e-6 + 43e-6)
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -253,8 +281,10 @@ def test_a_bss_takes_the_access_points_wifi_links(tmp_path):
     fast = topology.links[("a", "ap")].capacity_bps
     both = 1 / (1 / fast + 1 / topology.links[("ap", "b")].capacity_bps)
     assert view.bandwidth_bps("a", "b") == pytest.approx(both)
+    # two PHY headers, and the access point waits SIFS, BlockAck and AIFS to relay
     assert view.transfer_time_s("a", "b", 1e6) == pytest.approx(
-        2 * 3e-3 + 8e6 / both + 2 * 44e-6)
+        2 * 3e-3 + 8e6 / both + 2 * 44e-6 + 91e-6)
+    assert medium.txop_bytes == 42 * 1448    # 65,535-byte A-MPDUs of 1,544-byte subframes
 
 
 @pytest.mark.parametrize("media, field, match", [

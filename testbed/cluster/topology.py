@@ -19,6 +19,7 @@ import networkx as nx
 
 from testbed.cluster.device import DeviceSpec
 from testbed.cluster.medium import MediumSpec
+from testbed.cluster.wifi import WifiPhy
 from testbed.cluster.routing import all_routes
 from testbed.errors import ConfigError, bad_value
 from testbed.traces.series import Series
@@ -33,6 +34,7 @@ class LinkSpec:
     ``capacity_bps``: nominal capacity (bit/s). ``latency_s``: one-way propagation latency
     (s). ``series``: capacity over time (bit/s); when set it replaces the constant.
     ``technology``: the link table row it was drawn from (e.g. ``wifi5``), or "".
+    ``wifi``: the station's 802.11 PHY on a Wi-Fi link (what an ns-3 BSS is configured with).
     """
 
     src: str
@@ -41,6 +43,7 @@ class LinkSpec:
     latency_s: float
     series: Series | None = None
     technology: str = ""
+    wifi: WifiPhy | None = None
 
     def __post_init__(self):
         where = f"links[{self.src}->{self.dst}]"

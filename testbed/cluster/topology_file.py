@@ -165,21 +165,23 @@ def _link_directions(entry: dict, a: str, b: str, *, source: str,
     if "mcs" in entry and not wifi.is_wifi(technology):
         raise ConfigError(f"got an mcs on a {technology or 'plain'} link; expected it on a "
                           "Wi-Fi technology link only", source=source, field=f"{field}.mcs")
+    phy = _wifi_phy(technology, entry.get("mcs"), source=source, field=field) \
+        if wifi.is_wifi(technology) else None
     if "bandwidth" in entry:
         ab = _capacity(entry["bandwidth"], source=source, field=f"{field}.bandwidth")
-    elif wifi.is_wifi(technology):
-        ab = (_wifi_goodput(technology, entry.get("mcs"), source=source, field=field), None)
+    elif phy is not None:
+        ab = (wifi.tcp_goodput_bps(phy), None)
     else:
         ab = (defaults["capacity_bps"], None)
     ba = ab
     if "bandwidth_ba" in entry:
         ba = _capacity(entry["bandwidth_ba"], source=source, field=f"{field}.bandwidth_ba")
-    return (LinkSpec(a, b, ab[0], latency_s, ab[1], technology),
-            LinkSpec(b, a, ba[0], latency_s, ba[1], technology))
+    return (LinkSpec(a, b, ab[0], latency_s, ab[1], technology, phy),
+            LinkSpec(b, a, ba[0], latency_s, ba[1], technology, phy))
 
 
-def _wifi_goodput(technology: str, mcs: object, *, source: str, field: str) -> float:
-    """TCP goodput (bit/s) of a station alone at the technology's PHY (another MCS if given)."""
+def _wifi_phy(technology: str, mcs: object, *, source: str, field: str) -> wifi.WifiPhy:
+    """The technology's typical station PHY (at another MCS if given)."""
     phy = wifi.default_phy(technology)
     if mcs is not None:
         if not isinstance(mcs, int) or isinstance(mcs, bool):
@@ -188,7 +190,7 @@ def _wifi_goodput(technology: str, mcs: object, *, source: str, field: str) -> f
             phy = dataclasses.replace(phy, mcs=mcs)
         except ConfigError as error:
             raise cv.relocate(error, source=source, field=f"{field}.mcs") from None
-    return wifi.tcp_goodput_bps(phy)
+    return phy
 
 
 def _media(entries: object, links: list[LinkSpec], source: str) -> list[MediumSpec]:
@@ -250,9 +252,11 @@ def _bss(entry: dict, name: str, keys: dict, *, source: str, field: str) -> Medi
                               field=f"{field}.stations[{k}]", value=station)
     members = frozenset({(ap, s) for s in stations} | {(s, ap) for s in stations})
     technologies = sorted({radio[s] for s in stations})
-    preamble = max(wifi.default_phy(t).preamble_s for t in technologies)
+    phys = [keys[(s, ap)].wifi for s in stations]
+    preamble = max(phy.preamble_s for phy in phys)
+    txop = min(wifi.txop_payload_bytes(phy) for phy in phys)
     return MediumSpec(name, members, preamble, wifi.contention_s(), "+".join(technologies),
-                      ap)
+                      ap, txop, wifi.MSS_BYTES, wifi.relay_s())
 
 
 def _capacity(value: object, *, source: str, field: str) -> tuple[float, Series | None]:

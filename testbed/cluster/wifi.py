@@ -24,7 +24,8 @@ backoff, the PHY header, SIFS and a BlockAck. Goodput = ``n * MSS * 8 / cycle``.
 
 **Per message** a transmission pays its PHY header even on an idle channel; when others are
 transmitting it also waits AIFS and a backoff and ends with SIFS + BlockAck (the contention
-overhead). :func:`timing` gives both (s).
+overhead); an access point relaying a frame it just received waits SIFS, its BlockAck and
+AIFS (:func:`relay_s`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ BA_WINDOW = 64
 TCP_IP_HEADER_BYTES = 52       # IPv4 20 + TCP 20 + timestamps option 12
 MAC_OVERHEAD_BYTES = 8 + 26 + 4  # LLC/SNAP + QoS data header + FCS
 DELIMITER_BYTES = 4
+MSS_BYTES = 1448               # TCP payload per segment: 1500-byte IP packets with timestamps
 
 #: (bits per subcarrier, coding rate) of MCS 0-11 (HT uses 0-7 per stream).
 _MODULATION = [(1, 1 / 2), (2, 1 / 2), (2, 3 / 4), (4, 1 / 2), (4, 3 / 4), (6, 2 / 3),
@@ -138,10 +140,27 @@ def contention_s() -> float:
     return SIFS_S + AIFSN_BE * SLOT_S + CW_MIN_BE / 2 * SLOT_S + SIFS_S + BLOCK_ACK_S
 
 
-def tcp_goodput_bps(phy: WifiPhy, mss_bytes: int = 1448) -> float:
+def _segments_per_ampdu(phy: WifiPhy, mss_bytes: int) -> int:
+    data_sub = _subframe_bytes(mss_bytes + TCP_IP_HEADER_BYTES + MAC_OVERHEAD_BYTES)
+    return max(1, min(BA_WINDOW, phy.max_ampdu_bytes // data_sub))
+
+
+def txop_payload_bytes(phy: WifiPhy, mss_bytes: int = MSS_BYTES) -> int:
+    """TCP payload one A-MPDU carries (bytes): what one channel access sends."""
+    return _segments_per_ampdu(phy, mss_bytes) * mss_bytes
+
+
+def relay_s() -> float:
+    """What an access point waits before relaying a frame it just received (s): SIFS and
+    the BlockAck it returns, then AIFS (no backoff is pending: ns-3's EDCA, and 802.11's
+    when its last transmission is long past)."""
+    return SIFS_S + BLOCK_ACK_S + SIFS_S + AIFSN_BE * SLOT_S
+
+
+def tcp_goodput_bps(phy: WifiPhy, mss_bytes: int = MSS_BYTES) -> float:
     """TCP payload rate of one station alone on the channel (bit/s; module docstring)."""
     data_sub = _subframe_bytes(mss_bytes + TCP_IP_HEADER_BYTES + MAC_OVERHEAD_BYTES)
-    n = max(1, min(BA_WINDOW, phy.max_ampdu_bytes // data_sub))
+    n = _segments_per_ampdu(phy, mss_bytes)
     ack_sub = _subframe_bytes(TCP_IP_HEADER_BYTES + MAC_OVERHEAD_BYTES)
     acks = max(1, n // 2)
     cycle = (phy.ppdu_s(n * data_sub) + contention_s()) + \

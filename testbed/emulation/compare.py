@@ -110,7 +110,7 @@ def _err(sim: pd.Series, emu: pd.Series) -> pd.Series:
     return 100.0 * (sim - emu) / emu
 
 
-def _row(metric: str, errors: pd.Series) -> dict:
+def error_row(metric: str, errors: pd.Series) -> dict:
     errors = errors.dropna().abs()
     if errors.empty:
         return {"metric": metric, "n": 0, "median_err_pct": np.nan, "p90_err_pct": np.nan}
@@ -124,22 +124,22 @@ def error_rows(transfers: pd.DataFrame, tokens: pd.DataFrame, *, suffix: str = "
     """Rows of the error table for one simulated column against the emulation."""
     real = transfers[transfers.size_bytes >= MIN_BYTES] if not transfers.empty else transfers
     t_err = _err(real[sim_column], real.emu_s) if not real.empty else pd.Series(dtype=float)
-    rows = [_row(f"transfer_time{suffix}", t_err),
-            _row(f"token_latency{suffix}", _err(tokens[sim_column], tokens.emu_s))]
+    rows = [error_row(f"transfer_time{suffix}", t_err),
+            error_row(f"token_latency{suffix}", _err(tokens[sim_column], tokens.emu_s))]
     if detail and not real.empty:
         for kind in sorted(real.link_kind.unique()):
             part = real[real.link_kind == kind]
-            rows.append(_row(f"transfer_time[{kind}]{suffix}",
+            rows.append(error_row(f"transfer_time[{kind}]{suffix}",
                              _err(part[sim_column], part.emu_s)))
         for label, low, high in SIZE_CLASSES:
             part = real[(real.size_bytes >= low) & (real.size_bytes < high)]
             if not part.empty:
-                rows.append(_row(f"transfer_time[{label}]{suffix}",
+                rows.append(error_row(f"transfer_time[{label}]{suffix}",
                                  _err(part[sim_column], part.emu_s)))
         for kind in sorted(real.kind.unique()):
             if kind != "inference":
                 part = real[real.kind == kind]
-                rows.append(_row(f"transfer_time[{kind}]{suffix}",
+                rows.append(error_row(f"transfer_time[{kind}]{suffix}",
                                  _err(part[sim_column], part.emu_s)))
     return rows
 
@@ -147,7 +147,7 @@ def error_rows(transfers: pd.DataFrame, tokens: pd.DataFrame, *, suffix: str = "
 def compute_rows(computes: pd.DataFrame) -> list[dict]:
     """How faithfully the workers slept the simulated compute times (a diagnostic)."""
     busy = computes[computes.sim_s > 0]
-    return [_row("compute_time", _err(busy.sim_s, busy.emu_s))] if not busy.empty else []
+    return [error_row("compute_time", _err(busy.sim_s, busy.emu_s))] if not busy.empty else []
 
 
 def error_table(rows: list[dict]) -> pd.DataFrame:

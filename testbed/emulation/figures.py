@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def _panel(ax, frame: pd.DataFrame, hue: str | None, title: str, what: str) -> None:
+def _panel(ax, frame: pd.DataFrame, hue: str | None, title: str, what: str,
+           reference: str) -> None:
     if frame.empty:
         ax.set_title(f"{title} (none)")
         return
@@ -29,23 +30,23 @@ def _panel(ax, frame: pd.DataFrame, hue: str | None, title: str, what: str) -> N
     ax.set_xlim(low, high)
     ax.set_ylim(low, high)
     ax.set_xlabel(f"simulated {what} (ms)")
-    ax.set_ylabel(f"emulated {what} (ms, Mininet)")
+    ax.set_ylabel(f"{what} in {reference} (ms)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
 
 
 def plot_validation(transfers: pd.DataFrame, tokens: pd.DataFrame, path: str | Path,
-                    *, title: str = "") -> Path:
+                    *, title: str = "", reference: str = "Mininet") -> Path:
     """Two panels: per-transfer time (by bottleneck link kind), per-token latency (by
-    partitioner)."""
+    partitioner), against the ``reference`` backend's; n in each panel's title."""
     path = Path(path)
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     real = transfers[transfers.size_bytes > 0] if not transfers.empty else transfers
-    _panel(axes[0], real, "link_kind" if not real.empty else None, "per-transfer time",
-           "transfer time")
+    _panel(axes[0], real, "link_kind" if not real.empty else None,
+           f"per-transfer time (n = {len(real)})", "transfer time", reference)
     _panel(axes[1], tokens, "partitioner" if "partitioner" in tokens else None,
-           "per-token latency", "token latency")
+           f"per-token latency (n = {len(tokens)})", "token latency", reference)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

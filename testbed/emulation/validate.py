@@ -69,17 +69,17 @@ class Validation:
     worker_pids: list[int]         # the processes the run started (all gone by now)
 
 
-def check_supported(scenario: Scenario) -> None:
-    """Raise ConfigError for what the emulation cannot replay."""
+def check_supported(scenario: Scenario, backend: str = "Mininet") -> None:
+    """Raise ConfigError for what an emulation backend cannot replay."""
     if scenario.migration_mode != "blocking":
-        raise ConfigError("the Mininet validation replays blocking migrations only",
+        raise ConfigError(f"the {backend} validation replays blocking migrations only",
                           source=scenario.source, field="migration.mode",
                           value=scenario.migration_mode)
     if scenario.dynamics.failures:
-        raise ConfigError("the Mininet validation does not replay device failures",
+        raise ConfigError(f"the {backend} validation does not replay device failures",
                           source=scenario.source, field="devices")
     if any(v > 0 for v in scenario.messages.link_s.values()):
-        raise ConfigError("the Mininet validation does not replay per-link message delays "
+        raise ConfigError(f"the {backend} validation does not replay per-link message delays "
                           "(a real link has no such delay); use message costs without "
                           "per_link, or none", source=scenario.source,
                           field="network.message_costs")
@@ -90,7 +90,7 @@ def check_supported(scenario: Scenario) -> None:
                           source=scenario.source, field="topology")
 
 
-def _simulations(scenario: Scenario, topology) -> list[tuple[SimulatedRun, object]]:
+def simulations(scenario: Scenario, topology) -> list[tuple[SimulatedRun, object]]:
     """Per partitioner entry: its simulated run and the dataflow it ran under."""
     runs = []
     for i, spec in enumerate(scenario.partitioners):
@@ -112,7 +112,7 @@ def _simulations(scenario: Scenario, topology) -> list[tuple[SimulatedRun, objec
     return runs
 
 
-def _plan(scenario: Scenario, run: SimulatedRun, dataflow: object, index: int):
+def compiled_plan(scenario: Scenario, run: SimulatedRun, dataflow: object, index: int):
     records = run.records
     try:
         return compile_plan(model=scenario.model, cost=scenario.cost,
@@ -188,10 +188,10 @@ def validate_mininet(path: str | Path, out: str | Path, *, quick: bool = False,
                          "propagation delay, so the simulation is compared with link "
                          "latencies set to 0")
         echo(notes[-1])
-        simulated = _simulations(scenario, topology)
+        simulated = simulations(scenario, topology)
         runs = [run for run, _ in simulated]
         dataflows = [dataflow for _, dataflow in simulated]
-        plans = [_plan(scenario, run, dataflow, i)
+        plans = [compiled_plan(scenario, run, dataflow, i)
                  for i, (run, dataflow) in enumerate(simulated)]
         emulated = emulate_plans(topology, [(r.label, p) for r, p in zip(runs, plans)],
                                  resources, netem=netem, queueing=queueing,
@@ -243,20 +243,20 @@ def validate_mininet(path: str | Path, out: str | Path, *, quick: bool = False,
     echo("")
     echo(format_table(table))
     echo("")
-    for line in _target_lines(table):
+    for line in target_lines(table):
         echo(line)
     echo(f"results in {out}/")
     return Validation(table, transfers, tokens, out, notes, resources.prefix,
                       sorted(resources.workers))
 
 
-def targets_met(table: pd.DataFrame) -> bool:
-    return all(info["met"] for info in _targets(table).values())
+def targets_met(table: pd.DataFrame, targets: dict = TARGETS) -> bool:
+    return all(info["met"] for info in _targets(table, targets).values())
 
 
-def _targets(table: pd.DataFrame) -> dict:
+def _targets(table: pd.DataFrame, targets: dict = TARGETS) -> dict:
     found = {}
-    for metric, (column, limit) in TARGETS.items():
+    for metric, (column, limit) in targets.items():
         row = table[table.metric == metric]
         value = float(row[column].iloc[0]) if not row.empty else float("nan")
         found[metric] = {"statistic": column, "value": value, "limit": limit,
@@ -264,9 +264,9 @@ def _targets(table: pd.DataFrame) -> dict:
     return found
 
 
-def _target_lines(table: pd.DataFrame) -> list[str]:
+def target_lines(table: pd.DataFrame, targets: dict = TARGETS) -> list[str]:
     lines = []
-    for metric, info in _targets(table).items():
+    for metric, info in _targets(table, targets).items():
         stat = "median" if info["statistic"] == "median_err_pct" else "p90"
         lines.append(f"target {metric} {stat} error <= {info['limit']:g} %: "
                      f"{info['value']:.2f} % ({'met' if info['met'] else 'NOT met'})")

@@ -49,7 +49,7 @@ from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
 
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
             "devices", "network", "workload", "migration", "controller", "partitioners", "quick",
-            "full", "notes", "dataflow", "fidelity")
+            "full", "notes", "dataflow", "fidelity", "ns3")
 NETWORK_KEYS = ("goodput_factor", "message_costs")
 MESSAGE_COST_KEYS = ("send", "recv", "per_link")
 WORKLOAD_KEYS = ("prompt_tokens", "generate_tokens", "decision_interval")

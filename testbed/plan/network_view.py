@@ -37,10 +37,10 @@ class NetworkView:
             self._bottleneck[key] = bw
         return bw
 
-    def air_overhead_s(self, src: str, dst: str) -> float:
-        """The fixed air time one message pays on an idle medium (PHY headers, s)."""
+    def air_overhead_s(self, src: str, dst: str, size_bytes: float) -> float:
+        """The fixed air time a message pays on idle media (s; MediumSpec.air_time_s)."""
         path = self.topology.path(src, dst)
-        return sum(len(medium.air_hops(path)) * medium.preamble_s
+        return sum(medium.air_time_s(path, size_bytes, False)
                    for medium in self.topology.media.values())
 
     def latency_s(self, src: str, dst: str) -> float:
@@ -54,4 +54,5 @@ class NetworkView:
         if bw <= 0:
             return float("inf")
         time = self.latency_s(src, dst) + size_bytes * BITS_PER_BYTE / bw
-        return time + self.air_overhead_s(src, dst) if self.topology.media else time
+        return time + self.air_overhead_s(src, dst, size_bytes) if self.topology.media \
+            else time

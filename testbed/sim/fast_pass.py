@@ -81,6 +81,7 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
     usage: dict = {}               # resource -> [latest end, (start, fluid_end), ...]
     send_s, recv_s = messages.send_s, messages.recv_s
     routes: dict = {}
+    media = network.has_media
 
     def occupy(dev: str, ready: float, cause: int, task: int, parts, busy_s: float,
                label: str, nblocks: int) -> float | None:
@@ -141,12 +142,13 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
             changes = min([replayed[r].next_change_s(now) for r in resources
                            if r in replayed], default=math.inf)
             route = routes[(src, to)] = (resources, latency, hops,
-                                         network.lone_rate_bps(resources), changes,
-                                         network.air_overhead_bits(resources, False))
-        resources, latency, hops, rate, changes, air_bits = route
+                                         network.lone_rate_bps(resources), changes)
+        resources, latency, hops, rate, changes = route
         latency += count * messages.link_delay_s(resources)
         size = sizes[i]
-        bits = float(size) * BITS_PER_BYTE + air_bits
+        bits = float(size) * BITS_PER_BYTE
+        if media:
+            bits += network.air_overhead_bits(resources, False, size)
         if bits > 0:
             if not rate > 0:
                 return None

@@ -22,7 +22,9 @@ message also pays a fixed air time per member link it crosses: the medium's PHY 
 its contention overhead when other flows are on the medium as it starts. That air time is
 added to the flow as bits (``air time / airtime per bit``), so it is shared like the rest: a
 lone flow of ``S`` bytes over one member link of capacity ``G`` on an idle medium takes
-``l + 8*S/G + preamble``.
+``l + 8*S/G + preamble``. A sender's messages of at most ``txop_bytes`` over a medium go
+one after another in the order they started (one A-MPDU per channel access), the later
+ones waiting at rate 0 (not counted as stalled).
 
 Capacities are in bit/s, sizes in bytes, times in seconds. Flows are kept in the order
 they started, so ties are resolved the same way every run.
@@ -68,6 +70,7 @@ class Flow:
     stalled_s: float = 0.0           # time spent at rate 0 (e.g. during an outage)
     fluid_end_s: float = math.nan
     air: tuple = ()                  # (medium resource, member links crossed) per medium
+    queued: bool = False             # waiting behind another short message of its sender
 
 
 class FlowRecord(NamedTuple):
@@ -119,6 +122,7 @@ class Network:
             for link in medium.members:
                 self._medium_of[link] = key
         self._air: dict[tuple, tuple] = {}    # resources of a route -> its air part
+        self._path_of: dict[tuple, tuple] = {}  # ... and its links
         self._route_cache: dict[tuple[str, str], tuple[tuple[Resource, ...], float, int]] = {}
         self._flows: dict[int, Flow] = {}
         self._next_id = 0
@@ -135,6 +139,11 @@ class Network:
     def capacity_bps(self, resource: Resource) -> float:
         """Payload rate a resource offers now (line rate x goodput factor, bit/s)."""
         return self._capacity[resource]
+
+    @property
+    def has_media(self) -> bool:
+        """True when some links share a medium's airtime."""
+        return bool(self._media)
 
     @property
     def active_flows(self) -> list[Flow]:
@@ -158,20 +167,20 @@ class Network:
         return min([capacity[res] for res in resources]) if len(resources) > 1 \
             else capacity[resources[0]]
 
-    def air_overhead_bits(self, resources: tuple[Resource, ...], contended: bool) -> float:
-        """The fixed air time of one message over ``resources`` as bits of the flow (0 off
-        media): per member link crossed, the PHY header, plus the contention overhead when
-        ``contended``, divided by the flow's airtime per bit."""
+    def air_overhead_bits(self, resources: tuple[Resource, ...], contended: bool,
+                          size_bytes: float) -> float:
+        """The fixed air time of one message of ``size_bytes`` over ``resources``
+        (MediumSpec.air_time_s; its first hop contends if ``contended``) as bits of the
+        flow: 0 off media."""
         air = self._air.get(resources) if self._media else None
         if not air:
             return 0.0
         bits = 0.0
+        path = self._path_of[resources]
         for res, hops in air:
-            medium = self._media[res]
             per_bit = airtime_per_bit(self._capacity, hops)
             if 0.0 < per_bit < math.inf:
-                busy = medium.preamble_s + (medium.contention_s if contended else 0.0)
-                bits += len(hops) * busy / per_bit
+                bits += self._media[res].air_time_s(path, size_bytes, contended) / per_bit
         return bits
 
     def airtime(self, medium: str) -> float:
@@ -223,6 +232,7 @@ class Network:
             if air:
                 self._air[tuple(resources)] = tuple((res, tuple(hops))
                                                     for res, hops in air.items())
+                self._path_of[tuple(resources)] = links
             cached = (tuple(resources), latency, len(links))
             self._route_cache[key] = cached
         return cached
@@ -256,7 +266,8 @@ class Network:
             if air:
                 flow.air = air
                 contended = any(load.get(res, 0) for res, _ in air)
-                flow.remaining_bits += self.air_overhead_bits(resources, contended)
+                flow.remaining_bits += self.air_overhead_bits(resources, contended,
+                                                              flow.size_bytes)
         if flow.remaining_bits == 0.0:
             self._finish_fluid(flow)
             return done
@@ -333,7 +344,7 @@ class Network:
             if elapsed > 0:
                 if flow.rate_bps > 0:
                     flow.remaining_bits = max(flow.remaining_bits - flow.rate_bps * elapsed, 0.0)
-                else:
+                elif not flow.queued:
                     flow.stalled_s += elapsed
                 flow.updated_s = now
 
@@ -403,7 +414,20 @@ class Network:
         unfixed: dict[Resource, int] = {}
         weights: dict[int, list[tuple[Resource, float]]] = {}
         live = []
+        senders: set = set()
         for flow in flows:
+            flow.queued = False
+            for res, hops in flow.air:
+                # one A-MPDU per channel access: a sender's short messages go one by one
+                txop = self._media[res].txop_bytes
+                if txop and flow.size_bytes <= txop:
+                    key = (res, hops[0][0])
+                    if key in senders:
+                        flow.queued = True
+                    senders.add(key)
+            if flow.queued:
+                flow.rate_bps = 0.0
+                continue
             own = [(res, 1.0) for res in flow.resources if res not in self._media]
             own += [(res, airtime_per_bit(capacity, hops)) for res, hops in flow.air]
             if any(capacity[res] <= 0 or w == math.inf for res, w in own):
