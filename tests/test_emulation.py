@@ -49,7 +49,7 @@ name: tiny-bridged
 seed: 1
 model: {{name: gpt2-small, overrides: {{n_layers: 2}}}}
 cost: paper
-topology: {{file: home_office.yaml}}
+topology: {{file: home_office.yaml, media: false}}
 links:
   - {{a: mac-mini, b: switch, both_directions: true, bandwidth: "50 Mbit/s"}}
   - {{a: ap, b: switch, both_directions: true, bandwidth: "50 Mbit/s"}}

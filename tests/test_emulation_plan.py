@@ -433,3 +433,21 @@ def test_validation_replays_each_partitioners_dataflow(tmp_path):
     path.write_text(VALIDATION % ', per_link: "5 us"', encoding="utf-8")
     with pytest.raises(ConfigError, match="per-link"):
         validate.check_supported(load_scenario(path))
+
+
+def test_mininet_refuses_shared_media_and_says_what_to_do(tmp_path):
+    from testbed.emulation import validate
+    from testbed.errors import ConfigError
+    from testbed.experiments.scenario import load_scenario
+    path = tmp_path / "scenario.yaml"
+    path.write_text(VALIDATION.replace("{file: line_4.yaml}", "{file: home_office.yaml}")
+                    % "", encoding="utf-8")
+    with pytest.raises(ConfigError, match="media: false") as caught:
+        validate.check_supported(load_scenario(path))
+    assert caught.value.field == "topology"
+    path.write_text(VALIDATION.replace("{file: line_4.yaml}",
+                                       "{file: home_office.yaml, media: false}") % "",
+                    encoding="utf-8")
+    scenario = load_scenario(path)
+    assert not scenario.topology.media
+    validate.check_supported(scenario)

@@ -1,7 +1,8 @@
 """Build a topology from a scenario's ``topology:`` section: a file or a generator.
 
 ``{file: home_office.yaml}``: a relative path is looked for as given, then next to the
-scenario file (``source``), then in the repository's ``topologies/`` directory.
+scenario file (``source``), then in the repository's ``topologies/`` directory;
+``media: false`` drops the file's shared media (every link its own wire).
 
 ``{generator: full_mesh, devices: [{name: a, device: jetson-orin-nano-8gb}, ...],
 bandwidth: "1 Gbit/s", latency: "0.5 ms"}`` plus the generator's own options (e.g. ``hub``
@@ -35,8 +36,13 @@ def build_topology(spec: dict, *, source: str | Path) -> Topology:
     spec = cv.mapping(spec, source=source, field="topology",
                       what="{file: ...} or {generator: ..., devices: ...}")
     if "file" in spec:
-        cv.check_keys(spec, ("file",), source=source, field="topology")
-        return load_topology(find_topology_file(spec["file"], source=source))
+        cv.check_keys(spec, ("file", "media"), source=source, field="topology")
+        topology = load_topology(find_topology_file(spec["file"], source=source))
+        media = spec.get("media", True)
+        if not isinstance(media, bool):
+            raise bad_value(media, "true (the file's shared media) or false (every link its "
+                            "own wire)", source=source, field="topology.media")
+        return topology if media else topology.without_media()
     if "generator" in spec:
         return _generate(spec, source)
     if "tiered" in spec:

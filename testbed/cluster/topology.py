@@ -172,6 +172,13 @@ class Topology:
             new.graph.nodes[name]["device"] = spec
         return new
 
+    def without_media(self) -> "Topology":
+        """A copy with no shared medium: every link its own wire at its capacity (the
+        model before shared airtime, and what Mininet emulates)."""
+        new = copy.copy(self)
+        new.media = {}
+        return new
+
     def with_controller(self, controller: str) -> "Topology":
         """A copy whose controller is ``controller`` (a device name)."""
         new = copy.copy(self)

@@ -83,6 +83,11 @@ def check_supported(scenario: Scenario, backend: str = "Mininet") -> None:
                           "(a real link has no such delay); use message costs without "
                           "per_link, or none", source=scenario.source,
                           field="network.message_costs")
+    if backend == "Mininet" and scenario.topology.media:
+        raise ConfigError(f"Mininet gives every link its own wire; the topology has shared "
+                          f"media ({', '.join(scenario.topology.media)}): give the topology "
+                          "media: false, or validate shared airtime with the ns-3 backend",
+                          source=scenario.source, field="topology")
     limited = [d.name for d in scenario.topology.devices.values()
                if d.nic_tx_bps or d.nic_rx_bps]
     if limited:

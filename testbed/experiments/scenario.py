@@ -15,6 +15,9 @@ A scenario is a YAML mapping::
     partitioners: [single_device, round_robin, {name: fixed, placement: ..., dataflow: layer_pipeline}]
     dataflow: head_level                # how placements run (default for every partitioner)
     network: {goodput_factor: 1.0, message_costs: none}   # or catalog, or {send, recv, per_link}
+    # network.transport: TCP round trips, off by default (testbed.sim.transport):
+    #   {connections: persistent, initial_window: 10, mss: "1448 B", handshake: true,
+    #    idle_restart: "200 ms", warm_up: "64 KiB", rto_min: "200 ms"}
     quick: {workload: {generate_tokens: 8}}   # overrides applied by --quick
 
 Every error names the file and the field. :func:`load_scenario` returns a
@@ -25,6 +28,7 @@ written beside the results.
 from __future__ import annotations
 
 import copy
+import math
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +45,8 @@ from testbed.model.cost import CostModel
 from testbed.cluster.message_costs import (catalog_message_costs, uniform_message_costs)
 from testbed.dataflows import make_dataflow
 from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
-from testbed.units import parse_time
+from testbed.units import parse_bytes, parse_time
+from testbed.sim.transport import CONNECTIONS, WARM, TransportSpec
 from testbed.experiments.device_dynamics import DeviceDynamics, parse_devices
 from testbed.experiments.seeding import component_rng
 from testbed.traces.config import trace_from_config
@@ -50,7 +55,9 @@ from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
             "devices", "network", "workload", "migration", "controller", "partitioners", "quick",
             "full", "notes", "dataflow", "fidelity", "ns3")
-NETWORK_KEYS = ("goodput_factor", "message_costs")
+NETWORK_KEYS = ("goodput_factor", "message_costs", "transport")
+TRANSPORT_KEYS = ("connections", "initial_window", "mss", "handshake", "idle_restart",
+                  "warm_up", "rto_min")
 MESSAGE_COST_KEYS = ("send", "recv", "per_link")
 WORKLOAD_KEYS = ("prompt_tokens", "generate_tokens", "decision_interval")
 MIGRATION_KEYS = ("mode", "weights_preloaded", "cache_recovery")
@@ -93,6 +100,7 @@ class Scenario:
     goodput_factor: float = 1.0
     dataflow: object = "head_level"           # default dataflow (a name or a mapping)
     messages: MessageCosts = NO_MESSAGE_COSTS  # per-message overheads
+    transport: TransportSpec = WARM            # TCP round trips (off: warm connections)
 
     def dataflow_of(self, entry: str | dict) -> object:
         """The dataflow a partitioner entry runs under (its own, else the scenario's)."""
@@ -210,9 +218,45 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
             not 0 < goodput <= 1:
         raise bad_value(goodput, "a number in (0, 1], e.g. 0.9564 for TCP over Ethernet",
                         source=source, field="network.goodput_factor")
+    transport = _transport(network.get("transport"), source)
     return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
                     preloaded, hosts, tuple(partitioners), resolved, source, dynamics,
-                    recovery, float(goodput), dataflow, messages)
+                    recovery, float(goodput), dataflow, messages, transport)
+
+
+def _transport(value: object, source: str) -> TransportSpec:
+    """``network.transport``: TCP's round trips (testbed.sim.transport); absent: warm."""
+    field = "network.transport"
+    if value is None:
+        return WARM
+    entry = cv.mapping(value, source=source, field=field,
+                       what="{connections, initial_window, mss, handshake, idle_restart, "
+                            "warm_up, rto_min}")
+    cv.check_keys(entry, TRANSPORT_KEYS, source=source, field=field)
+    connections = entry.get("connections", "persistent")
+    if connections not in CONNECTIONS:
+        raise ConfigError(f"got {connections!r}; expected one of {', '.join(CONNECTIONS)}",
+                          source=source, field=f"{field}.connections", value=connections)
+    handshake = entry.get("handshake", True)
+    if not isinstance(handshake, bool):
+        raise bad_value(handshake, "true or false", source=source, field=f"{field}.handshake")
+
+    def duration(key: str):
+        if entry.get(key) in (None, "none"):
+            return None
+        return cv.quantity(parse_time, entry[key], source=source, field=f"{field}.{key}",
+                           what="duration")
+    idle = duration("idle_restart")
+    return TransportSpec(
+        connections=connections,
+        initial_window=_integer(entry.get("initial_window", 10), source,
+                                f"{field}.initial_window"),
+        mss_bytes=int(cv.quantity(parse_bytes, entry.get("mss", "1448 B"), source=source,
+                                  field=f"{field}.mss", what="size")),
+        handshake=handshake, idle_restart_s=math.inf if idle is None else idle,
+        warm_up_bytes=cv.quantity(parse_bytes, entry.get("warm_up", "0 B"), source=source,
+                                  field=f"{field}.warm_up", what="size", allow_zero=True),
+        rto_min_s=duration("rto_min"))
 
 
 def _message_costs(value: object, topology: Topology, source: str) -> MessageCosts:

@@ -46,6 +46,7 @@ from testbed.plan.observation import DeviceState, Observation
 from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
 from testbed.sim.compute import ComputeQueue
+from testbed.sim.transport import WARM, TransportSpec
 from testbed.sim.network import CapacityReplay, Network
 from testbed.sim.executor import GraphRunner
 from testbed.sim.fast_pass import fast_pass
@@ -82,6 +83,7 @@ class SimConfig:
     dataflow: Dataflow | str | dict | None = None   # how a placement runs (head_level)
     messages: MessageCosts = NO_MESSAGE_COSTS       # per-message software overheads
     fast_path: bool = True    # sweep passes nothing can contend in (testbed.sim.fast_pass)
+    transport: TransportSpec = WARM   # TCP round trips (testbed.sim.transport); off: warm
 
     def __post_init__(self):
         if self.migration_mode not in MIGRATION_MODES:
@@ -127,7 +129,8 @@ class Simulation:
         self._nic_tx = {n: d.nic_tx_bps for n, d in topo.devices.items() if d.nic_tx_bps}
         self._nic_rx = {n: d.nic_rx_bps for n, d in topo.devices.items() if d.nic_rx_bps}
         self.network = Network(self.env, topo.path, capacity, latency, self._nic_tx, self._nic_rx,
-                               config.goodput_factor, media=topo.media.values())
+                               config.goodput_factor, media=topo.media.values(),
+                               transport=config.transport)
         self.network.records = self.records.flows
         self._replayed = {}
         for key, link in topo.links.items():

@@ -39,6 +39,7 @@ from typing import Callable, Hashable, NamedTuple
 import simpy
 
 from testbed.cluster.medium import MediumSpec, airtime_per_bit
+from testbed.sim.transport import WARM, TransportSpec, TransportState
 from testbed.units import BITS_PER_BYTE
 
 Resource = Hashable  # a directed link (u, v), ("nic-tx", node) / ("nic-rx", node), or
@@ -71,6 +72,8 @@ class Flow:
     fluid_end_s: float = math.nan
     air: tuple = ()                  # (medium resource, member links crossed) per medium
     queued: bool = False             # waiting behind another short message of its sender
+    stalled_since_s: float = math.nan  # when its rate last dropped to 0 (transport RTO)
+    hold_until_s: float = 0.0        # held at rate 0 until TCP retransmits (transport RTO)
 
 
 class FlowRecord(NamedTuple):
@@ -101,7 +104,7 @@ class Network:
                  capacity_bps: dict[Resource, float], latency_s: dict[Resource, float],
                  nic_tx_bps: dict[str, float] | None = None,
                  nic_rx_bps: dict[str, float] | None = None, goodput_factor: float = 1.0,
-                 media=()):
+                 media=(), transport: TransportSpec = WARM):
         if not 0.0 < goodput_factor <= 1.0:
             raise ValueError(f"goodput factor must be in (0, 1], got {goodput_factor!r}")
         self.env = env
@@ -121,6 +124,9 @@ class Network:
             self._capacity[key] = 1.0
             for link in medium.members:
                 self._medium_of[link] = key
+        self.transport = transport
+        self._transport = TransportState(transport)
+        self._rto = transport.rto_min_s is not None
         self._air: dict[tuple, tuple] = {}    # resources of a route -> its air part
         self._path_of: dict[tuple, tuple] = {}  # ... and its links
         self._route_cache: dict[tuple[str, str], tuple[tuple[Resource, ...], float, int]] = {}
@@ -154,7 +160,8 @@ class Network:
         rates, and :meth:`transfer` is this class's own: a pass can then be computed from
         lone-flow times (:mod:`testbed.sim.fast_pass`)."""
         return not (self._flows or self._joining or self._reallocation_pending or
-                    self.observers or "transfer" in self.__dict__)
+                    self.observers or "transfer" in self.__dict__ or
+                    self.transport.adds_round_trips)
 
     def lone_rate_bps(self, resources: tuple[Resource, ...]) -> float:
         """The rate a flow crossing ``resources`` gets when it shares none (bit/s)."""
@@ -256,6 +263,10 @@ class Network:
         if extra_latency_s:
             latency += extra_latency_s
         now = self.env.now
+        if self.transport.adds_round_trips and size_bytes > 0:
+            base = self._route_cache[(src, dst)][1]
+            latency += self._transport.extra_s(src, dst, float(size_bytes),
+                                               self.lone_rate_bps(resources), 2 * base, now)
         flow = Flow(self._next_id, src, dst, float(size_bytes), kind, tag, resources, latency,
                     now, done, hops, remaining_bits=float(size_bytes) * BITS_PER_BYTE,
                     updated_s=now)
@@ -281,6 +292,8 @@ class Network:
             # flow that shares nothing gets its bottleneck and changes nobody's rate.
             self._flows[flow.flow_id] = flow
             self._set_rate(flow, self.lone_rate_bps(resources), now)
+            if self._rto and flow.rate_bps == 0:
+                flow.stalled_since_s = now
             if self.observers:
                 self._notify()
             if flow.finish_s < self._wakeup_at_s:
@@ -365,9 +378,14 @@ class Network:
         if self._joining:
             self._admit_joining()
         flows = list(self._flows.values())
+        if self._rto:
+            now = self.env.now
+            held = [f for f in flows if f.hold_until_s > now]
+            if held:
+                flows = [f for f in flows if f.hold_until_s <= now]
         if self._media:
             self._fill_weighted(flows)
-            return self._rates_set(flows)
+            return self._rates_set(list(self._flows.values()))
         for flow in flows:
             flow.rate_bps = -1.0  # not yet fixed
         remaining = {}
@@ -402,7 +420,7 @@ class Network:
                 for res in flow.resources:
                     remaining[res] -= share
                     unfixed[res] -= 1
-        self._rates_set(flows)
+        self._rates_set(list(self._flows.values()))
 
     def _fill_weighted(self, flows: list[Flow]) -> None:
         """Max-min fair rates when some resources are media: a flow uses weight 1 of a link
@@ -469,6 +487,8 @@ class Network:
     def _rates_set(self, flows: list[Flow]) -> None:
         """Project every flow's end at its new rate, tell observers, arm the wake-up."""
         now = self.env.now
+        if self._rto:
+            self._retransmission_timers(flows, now)
         next_finish = math.inf
         for flow in flows:
             self._set_rate(flow, flow.rate_bps, now)
@@ -476,6 +496,28 @@ class Network:
                 next_finish = flow.finish_s
         self._notify()
         self._schedule_wakeup(next_finish)
+
+    def _retransmission_timers(self, flows: list[Flow], now: float) -> None:
+        """TCP's retransmission timer (transport ``rto_min_s``): a flow whose rate dropped
+        to 0 resumes only at its next retransmission; until then it is held at rate 0."""
+        for flow in flows:
+            if flow.hold_until_s > now:
+                flow.rate_bps = 0.0
+            elif flow.rate_bps == 0 and not flow.queued:
+                if math.isnan(flow.stalled_since_s):
+                    flow.stalled_since_s = now
+            elif not math.isnan(flow.stalled_since_s):
+                resume = self._transport.next_retransmission_s(flow.stalled_since_s, now)
+                flow.stalled_since_s = math.nan
+                if resume > now:
+                    flow.hold_until_s = resume
+                    flow.rate_bps = 0.0
+                    self.env.timeout(resume - now).callbacks.append(self._release)
+
+    def _release(self, _event) -> None:
+        """A held flow's retransmission is due: re-share."""
+        self._advance()
+        self._reallocate()
 
     def _schedule_wakeup(self, at_s: float) -> None:
         """Make sure a wake-up happens at ``at_s``; an earlier pending one is kept (it
@@ -518,6 +560,8 @@ class Network:
 
     def _finish_fluid(self, flow: Flow) -> None:
         now = self.env.now
+        if self.transport.adds_round_trips:
+            self._transport.finished(flow.src, flow.dst, now + flow.latency_s)
         flow.fluid_end_s = now
         flow.rate_bps = 0.0
         record = FlowRecord(flow.flow_id, flow.src, flow.dst, flow.kind, flow.tag,
