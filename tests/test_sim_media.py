@@ -166,8 +166,8 @@ def test_a_capacity_change_on_a_member_link_reshares_the_airtime():
 
 @settings(max_examples=60, deadline=None)
 @given(caps=st.lists(st.floats(5e6, 800e6), min_size=2, max_size=5),
-       flows=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5),
-                                st.floats(0, 2e6), st.floats(0, 0.05)),
+       flows=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 5),
+                                st.floats(1, 2e6), st.floats(0, 0.05)),
                       min_size=1, max_size=12))
 def test_airtime_never_above_one_and_every_byte_arrives(caps, flows):
     stations = {f"s{k}": c for k, c in enumerate(caps)}
@@ -190,11 +190,11 @@ def test_airtime_never_above_one_and_every_byte_arrives(caps, flows):
         yield env.timeout(at)
         sent.append(net.transfer(src, dst, size))
     for a, b, size, at in flows:
-        src, dst = nodes[a % len(nodes)], nodes[b % len(nodes)]
+        src = nodes[a % len(nodes)]
+        dst = nodes[(a + 1 + b % (len(nodes) - 1)) % len(nodes)]    # never src itself
         env.process(start(at, src, dst, size))
     env.run()
-    assert checks or all(src == dst for src, dst in
-                         ((nodes[a % len(nodes)], nodes[b % len(nodes)]) for a, b, _, _ in flows))
+    assert checks                                # every flow carries bytes: rates were set
     assert all(event.triggered for event in sent)
     assert sum(r.size_bytes for r in net.records) == pytest.approx(
         sum(event.value.size_bytes for event in sent if event.value is not None))

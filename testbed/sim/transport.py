@@ -14,7 +14,9 @@ its fluid time,
 
 (Cardwell, Savage & Anderson, INFOCOM 2000, without losses). The window a connection ends a
 message with is kept for its next message (slow start grows it by one segment per segment
-acknowledged).
+acknowledged). Against ns-3 3.44 (TCP CUBIC, as Linux; a fresh connection over 100 Mbit/s
+with a 10 ms round trip) the model is within 4.2 % from 16 KiB to 8 MiB where the fluid time
+is 3.5-62 % short (tests/test_emulation_ns3.py).
 
 ``connections``:
 

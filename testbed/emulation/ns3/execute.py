@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from testbed.emulation.ns3.settings import CONGESTION
+
 RUNNER_CPP = Path(__file__).with_name("runner.cpp")
 
 
@@ -34,8 +36,8 @@ def run_plan(Runner, IntVector, network: dict, plan: dict, rng_run: int) -> dict
     for _ in network["nodes"]:
         r.AddNode()
     tcp = settings["tcp"]
-    congestion = {"cubic": "ns3::TcpCubic", "newreno": "ns3::TcpNewReno"}[tcp["congestion"]]
-    r.SetTcp(tcp["segment_size"], tcp["buffer_bytes"], tcp["initial_cwnd"], congestion)
+    r.SetTcp(tcp["segment_size"], tcp["buffer_bytes"], tcp["initial_cwnd"],
+             CONGESTION[tcp["congestion"]])
     for link in network["p2p"]:
         r.AddP2P(link["a"], link["b"], link["bps_ab"], link["bps_ba"], link["delay_s"],
                  settings["p2p_queue_packets"])

@@ -286,6 +286,8 @@ class Runner
             c.socket->Connect(InetSocketAddress(to, c.port));
             c.socket->SetSendCallback(MakeBoundCallback(&Runner::SendSpace, this, (int)k));
             m_sender_conn[PeekPointer(c.socket)] = k;
+            if (m_warm_bytes == 0)
+                continue;  // cold connections: open (handshake) but nothing sent
             // the warm-up message (xfer -1) goes first on every connection
             c.expected.push_back({-1, c.sent_total + m_warm_bytes});
             c.sent_total += m_warm_bytes;
@@ -294,8 +296,8 @@ class Runner
             c.current = -1;
             m_warm_left += 1;
         }
-        if (m_conns.empty())
-            Simulator::ScheduleNow(&Runner::Go, this);
+        if (m_conns.empty() || m_warm_bytes == 0)
+            Simulator::Schedule(Seconds(m_settle_s), &Runner::Go, this);
     }
 
     void Accepted(Ptr<Socket> socket, const Address& from)

@@ -12,7 +12,8 @@
   option ns-3 sends by default; ``buffer``: send and receive buffer of every socket;
   ``initial_cwnd`` in segments (RFC 6928: 10); ``congestion``: ``cubic`` (Linux's default)
   or ``newreno``. Connections are persistent, one per (source, destination, channel), and
-  warmed up with ``warm_up`` bytes before the run starts (as the Mininet workers do).
+  warmed up with ``warm_up`` bytes before the run starts (as the Mininet workers do); with
+  ``warm_up: 0 B`` they are opened (handshake done) but start from TCP's initial window.
 - ``wifi.rate_control``: ``constant`` (every station at its link's MCS: ns-3's
   ConstantRateWifiManager) or ``ideal`` (ns-3's IdealWifiManager picks the MCS from the
   SNR); ``distance`` of every station from its access point (log-distance path loss, ns-3's
@@ -95,11 +96,11 @@ def settings_from_config(data: object, *, source: str) -> Ns3Settings:
         raise ConfigError(f"got {rate_control!r}; expected one of {', '.join(RATE_CONTROL)}",
                           source=source, field="ns3.wifi.rate_control", value=rate_control)
 
-    def size(section: dict, key: str, default: int, field: str) -> int:
+    def size(section: dict, key: str, default: int, field: str, zero: bool = False) -> int:
         if key not in section:
             return default
         return int(cv.quantity(parse_bytes, section[key], source=source, field=field,
-                               what="size"))
+                               what="size", allow_zero=zero))
     return Ns3Settings(
         segment_bytes=_count(tcp.get("segment_size", base.segment_bytes), source=source,
                              field="ns3.tcp.segment_size", low=100),
@@ -114,7 +115,7 @@ def settings_from_config(data: object, *, source: str) -> Ns3Settings:
                                field="ns3.wifi.max_ampdu", low=1600),
         p2p_queue_packets=_count(data.get("p2p_queue_packets", base.p2p_queue_packets),
                                  source=source, field="ns3.p2p_queue_packets"),
-        warm_up_bytes=size(data, "warm_up", base.warm_up_bytes, "ns3.warm_up"),
+        warm_up_bytes=size(data, "warm_up", base.warm_up_bytes, "ns3.warm_up", zero=True),
         rng_run=_count(data.get("rng_run", base.rng_run), source=source, field="ns3.rng_run"),
         replications=_count(data.get("replications", base.replications), source=source,
                             field="ns3.replications"))
