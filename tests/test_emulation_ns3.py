@@ -166,3 +166,39 @@ def test_slow_start_matches_ns3_where_the_fluid_model_does_not():
         model = fluid + slow_start_s(size, 14480, 100e6, 0.010)[0]
         assert model == pytest.approx(ns3_s, rel=0.05), size
     assert (0.005 + sizes[0] * 8 / 100e6) < 0.5 * measured[0]
+
+
+@pytest.mark.ns3
+@pytest.mark.slow
+@pytest.mark.skipif(NS3_MISSING is not None, reason=NS3_MISSING or "")
+def test_bulk_transfers_on_a_shared_bss_match_ns3():
+    """The issue's cases, on office_wifi5 (2x2 VHT80 MCS 9): 8 MiB from one station, from
+    four at once, station -> AP -> station, a four-station relay ring, and the AP to four
+    stations. With the shared medium every mean is within 16 % of ns-3's (measured: -5, -5,
+    0, +10, +15 %); with a link per station the multi-station ones are 41-86 % short."""
+    import simpy
+
+    from testbed.emulation.ns3.single import concurrent_transfers_s
+    from testbed.emulation.ns3.validate import media_without_latency
+    from testbed.sim.network import Network
+    topology = media_without_latency(load_topology(TOPOLOGIES / "office_wifi5.yaml"))
+    mib, st = 1 << 20, ["jetson-nx", "jetson-nano", "pi5", "pi4"]
+    cases = [[("jetson-nx", "nuc", 8 * mib)],
+             [(s, "nuc", 8 * mib) for s in st],
+             [("jetson-nx", "pi5", 8 * mib)],
+             [(st[k], st[(k + 1) % 4], 8 * mib) for k in range(4)],
+             [("nuc", s, 8 * mib) for s in st]]
+
+    def modelled(topo, transfers):
+        env = simpy.Environment()
+        net = Network(env, topo.path, {k: v.capacity_bps for k, v in topo.links.items()},
+                      {k: v.latency_s for k, v in topo.links.items()},
+                      media=topo.media.values())
+        events = [net.transfer(s, d, z) for s, d, z in transfers]
+        env.run()
+        return sum(e.value.end_s for e in events) / len(events)
+    measured = [sum(times) / len(times) for times in concurrent_transfers_s(topology, cases)]
+    for transfers, ns3_s in zip(cases, measured):
+        assert modelled(topology, transfers) == pytest.approx(ns3_s, rel=0.16), transfers
+    for transfers, ns3_s in zip(cases[1:], measured[1:]):
+        assert modelled(topology.without_media(), transfers) < 0.6 * ns3_s, transfers

@@ -95,6 +95,17 @@ def check_supported(scenario: Scenario, backend: str = "Mininet") -> None:
                           source=scenario.source, field="topology")
 
 
+def results_folder(out: str | Path) -> Path:
+    """``out``, created if need be; a one-line error if it cannot be."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot write the results: {error.strerror or error}",
+                          source=str(out), field="--out") from None
+    return out
+
+
 def simulations(scenario: Scenario, topology) -> list[tuple[SimulatedRun, object]]:
     """Per partitioner entry: its simulated run and the dataflow it ran under."""
     runs = []
@@ -163,12 +174,7 @@ def validate_mininet(path: str | Path, out: str | Path, *, quick: bool = False,
     started = time.perf_counter()
     scenario = load_scenario(path, quick=quick, full=full, seed=seed)
     check_supported(scenario)
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot write the results: {error.strerror or error}",
-                          source=str(out), field="--out") from None
+    out = results_folder(out)
     notes: list[str] = []
     fastest = max(max(link.series.values) if link.series is not None else link.capacity_bps
                   for link in scenario.topology.links.values())
@@ -243,7 +249,7 @@ def validate_mininet(path: str | Path, out: str | Path, *, quick: bool = False,
             "emulated_wall_s": {e.label: e.wall_s for e in emulated},
             "capacity_change_delay_s": {"median": float(late.median()) if len(late) else None,
                                         "max": float(late.max()) if len(late) else None},
-            "targets": _targets(table)}
+            "targets": target_status(table)}
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     echo("")
     echo(format_table(table))
@@ -256,10 +262,10 @@ def validate_mininet(path: str | Path, out: str | Path, *, quick: bool = False,
 
 
 def targets_met(table: pd.DataFrame, targets: dict = TARGETS) -> bool:
-    return all(info["met"] for info in _targets(table, targets).values())
+    return all(info["met"] for info in target_status(table, targets).values())
 
 
-def _targets(table: pd.DataFrame, targets: dict = TARGETS) -> dict:
+def target_status(table: pd.DataFrame, targets: dict = TARGETS) -> dict:
     found = {}
     for metric, (column, limit) in targets.items():
         row = table[table.metric == metric]
@@ -271,7 +277,7 @@ def _targets(table: pd.DataFrame, targets: dict = TARGETS) -> dict:
 
 def target_lines(table: pd.DataFrame, targets: dict = TARGETS) -> list[str]:
     lines = []
-    for metric, info in _targets(table, targets).items():
+    for metric, info in target_status(table, targets).items():
         stat = "median" if info["statistic"] == "median_err_pct" else "p90"
         lines.append(f"target {metric} {stat} error <= {info['limit']:g} %: "
                      f"{info['value']:.2f} % ({'met' if info['met'] else 'NOT met'})")

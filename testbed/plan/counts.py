@@ -88,8 +88,9 @@ class CountDelay:
         """Per device: end of its attention branch (input, compute, output to proj) in s;
         0 for devices without attention blocks of the layer."""
         is_proj, lat, x_out = self._column(proj)
-        out = np.where(is_proj, 0.0, lat + counts * x_out)
-        return np.where(counts > 0, self.x_in[src] + counts * self.ca + out, 0.0)
+        with np.errstate(invalid="ignore"):   # 0 blocks x inf s (a dead link): masked below
+            out = np.where(is_proj, 0.0, lat + counts * x_out)
+            return np.where(counts > 0, self.x_in[src] + counts * self.ca + out, 0.0)
 
     def layer_s(self, counts: np.ndarray, proj: int, ffn: int, src: int) -> float:
         """Time of one layer from the moment its input is ready at ``src`` (s)."""

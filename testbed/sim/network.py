@@ -71,6 +71,8 @@ class Flow:
     stalled_s: float = 0.0           # time spent at rate 0 (e.g. during an outage)
     fluid_end_s: float = math.nan
     air: tuple = ()                  # (medium resource, member links crossed) per medium
+    wired: tuple = ()                # its resources that are not media
+    turns: tuple = ()                # (medium, sender) queues its short messages wait in
     queued: bool = False             # waiting behind another short message of its sender
     stalled_since_s: float = math.nan  # when its rate last dropped to 0 (transport RTO)
     hold_until_s: float = 0.0        # held at rate 0 until TCP retransmits (transport RTO)
@@ -274,8 +276,12 @@ class Network:
         load = self._load
         if self._media:
             air = self._air.get(resources)
+            flow.wired = tuple(res for res in resources if res not in self._media)
             if air:
                 flow.air = air
+                flow.turns = tuple((res, hops[0][0]) for res, hops in air
+                                   if self._media[res].txop_bytes and
+                                   flow.size_bytes <= self._media[res].txop_bytes)
                 contended = any(load.get(res, 0) for res, _ in air)
                 flow.remaining_bits += self.air_overhead_bits(resources, contended,
                                                               flow.size_bytes)
@@ -425,47 +431,60 @@ class Network:
     def _fill_weighted(self, flows: list[Flow]) -> None:
         """Max-min fair rates when some resources are media: a flow uses weight 1 of a link
         and ``sum(1 / G_l)`` (airtime per bit) of a medium; a flow crossing a resource at 0
-        bit/s gets rate 0 and takes nothing."""
+        bit/s gets rate 0 and takes nothing; a sender's short messages on a medium after its
+        first wait (``queued``, rate 0)."""
         capacity = self._capacity
         remaining: dict[Resource, float] = {}
         weight_sum: dict[Resource, float] = {}
         unfixed: dict[Resource, int] = {}
+        users: dict[Resource, list[Flow]] = {}
         weights: dict[int, list[tuple[Resource, float]]] = {}
-        live = []
         senders: set = set()
+        n_left = 0
         for flow in flows:
             flow.queued = False
-            for res, hops in flow.air:
+            if flow.turns:
                 # one A-MPDU per channel access: a sender's short messages go one by one
-                txop = self._media[res].txop_bytes
-                if txop and flow.size_bytes <= txop:
-                    key = (res, hops[0][0])
+                for key in flow.turns:
                     if key in senders:
                         flow.queued = True
                     senders.add(key)
-            if flow.queued:
-                flow.rate_bps = 0.0
-                continue
-            own = [(res, 1.0) for res in flow.resources if res not in self._media]
-            own += [(res, airtime_per_bit(capacity, hops)) for res, hops in flow.air]
-            if any(capacity[res] <= 0 or w == math.inf for res, w in own):
-                flow.rate_bps = 0.0
-                continue
-            flow.rate_bps = -1.0
-            weights[flow.flow_id] = own
-            live.append(flow)
-            for res, w in own:
-                if res not in remaining:
-                    remaining[res] = capacity[res]
-                    weight_sum[res] = 0.0
-                    unfixed[res] = 0
-                weight_sum[res] += w
-                unfixed[res] += 1
-        users: dict[Resource, list[Flow]] = {}
-        for flow in live:
-            for res, _ in weights[flow.flow_id]:
-                users.setdefault(res, []).append(flow)
-        n_left = len(live)
+                if flow.queued:
+                    flow.rate_bps = 0.0
+                    continue
+            own = []
+            for res in flow.wired:
+                if capacity[res] <= 0:
+                    break
+                own.append((res, 1.0))
+            else:
+                for res, hops in flow.air:
+                    w = 0.0
+                    for link in hops:
+                        c = capacity[link]
+                        if c <= 0:
+                            break
+                        w += 1.0 / c
+                    else:
+                        own.append((res, w))
+                        continue
+                    break
+                else:
+                    flow.rate_bps = -1.0
+                    weights[flow.flow_id] = own
+                    n_left += 1
+                    for res, w in own:
+                        if res in remaining:
+                            weight_sum[res] += w
+                            unfixed[res] += 1
+                            users[res].append(flow)
+                        else:
+                            remaining[res] = capacity[res]
+                            weight_sum[res] = w
+                            unfixed[res] = 1
+                            users[res] = [flow]
+                    continue
+            flow.rate_bps = 0.0                 # a resource on its route is at 0 bit/s
         while n_left:
             bottleneck, share = None, math.inf
             for res, count in unfixed.items():
@@ -473,7 +492,8 @@ class Network:
                     s = remaining[res] / weight_sum[res]
                     if s < share:
                         bottleneck, share = res, s
-            share = max(share, 0.0)
+            if share < 0.0:
+                share = 0.0
             for flow in users[bottleneck]:
                 if flow.rate_bps >= 0:
                     continue

@@ -32,3 +32,31 @@ def single_transfer_s(sizes_bytes: list[int], *, goodput_bps: float, one_way_s: 
     with tempfile.TemporaryDirectory(prefix="testbed-ns3-") as folder:
         runs = execute(network, plans, Path(folder))
     return [reps[0]["results"]["b"]["recv"][0][1] for reps in runs]
+
+
+def concurrent_transfers_s(topology, cases: list[list[tuple[str, str, int]]],
+                           settings: Ns3Settings = Ns3Settings()) -> list[list[float]]:
+    """Per case, transfers ``(src, dst, size_bytes)`` of ``topology`` all started at once on
+    warm connections, each case in a fresh ns-3 simulation (one child process for all):
+    the time each one's last byte arrives (s)."""
+    from testbed.emulation.ns3.build import network_description
+    network = network_description(topology, settings, horizon_s=60.0)
+    index = {name: i for i, name in enumerate(network["nodes"])}
+    plans = []
+    for transfers in cases:
+        n = len(transfers)
+        tasks = [{"device": index[src], "op": 2, "duration_s": 0.0, "dst": index[dst],
+                  "size_bytes": int(size), "conn": k, "xfer": k, "signal": -1,
+                  "not_before_s": 0.0, "done_event": k, "deps": []}
+                 for k, (src, dst, size) in enumerate(transfers)]
+        plans.append({"tasks": tasks, "task_ids": list(range(n)), "xfers": list(range(n)),
+                      "connections": [[index[s], index[d]] for s, d, _ in transfers],
+                      "xfer_event": list(range(n, 2 * n)), "signal_event": [],
+                      "n_events": 2 * n, "deadline_s": 60.0})
+    with tempfile.TemporaryDirectory(prefix="testbed-ns3-") as folder:
+        runs = execute(network, plans, Path(folder))
+    out = []
+    for transfers, reps in zip(cases, runs):
+        arrived = {x: t for records in reps[0]["results"].values() for x, t in records["recv"]}
+        out.append([arrived[k] for k in range(len(transfers))])
+    return out

@@ -39,7 +39,7 @@ from testbed.emulation.figures import plot_validation
 from testbed.emulation.ns3.build import Ns3Unsupported, network_description, plan_description
 from testbed.emulation.ns3.settings import settings_from_config
 from testbed.emulation.validate import (Validation, check_supported, compiled_plan,
-                                        simulations, target_lines, _targets)
+                                        results_folder, simulations, target_lines, target_status)
 from testbed.errors import ConfigError
 from testbed.experiments.scenario import load_scenario, partitioner_label
 
@@ -100,12 +100,7 @@ def validate_ns3(path: str | Path, out: str | Path, *, quick: bool = False,
     scenario = load_scenario(path, quick=quick, full=full, seed=seed)
     check_supported(scenario, backend="ns-3")
     settings = settings_from_config(scenario.resolved.get("ns3"), source=scenario.source)
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot write the results: {error.strerror or error}",
-                          source=str(out), field="--out") from None
+    out = results_folder(out)
     notes = []
     topology = media_without_latency(scenario.topology)
     if topology.media:
@@ -172,7 +167,7 @@ def validate_ns3(path: str | Path, out: str | Path, *, quick: bool = False,
             "notes": notes, "wall_s": time.perf_counter() - started,
             "ns3_wall_s": {r.label: [rep["wall_s"] for rep in res]
                            for (r, _), res in zip(simulated, runs)},
-            "targets": _targets(table, TARGETS)}
+            "targets": target_status(table, TARGETS)}
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     echo("")
     echo(format_table(table))
