@@ -133,8 +133,8 @@ def test_validate_ns3_wired_is_close(tmp_path):
                            "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = pd.read_csv(out / "validation.csv").set_index("metric")
-    assert rows.loc["token_latency", "p90_err_pct"] <= 2.0
-    assert rows.loc["transfer_time", "median_err_pct"] <= 5.0
+    assert rows.loc["token_latency", "p90_err_pct"] <= 2.0           # the wired target
+    assert rows.loc["transfer_time", "median_err_pct"] <= 2.0        # (measured 0.07 %)
 
 
 def test_the_cli_says_when_ns3_is_missing(monkeypatch, capsys, tmp_path):

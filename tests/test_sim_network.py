@@ -223,3 +223,30 @@ def test_goodput_factor_scales_every_capacity_to_payload_rate():
     assert net.capacity_bps(("a", "x")) == pytest.approx(4e6 * 1448 / 1514)
     with pytest.raises(ValueError):
         Network(env, paths, cap, lat, goodput_factor=0.0)
+
+
+def test_packets_store_and_forward_the_first_packet_at_every_hop_but_the_slowest():
+    from testbed.sim.transport import TransportSpec
+    env, net = make({"a": 1e9, "b": 100e6}, latency_s=0.001, packets=True,
+                     transport=TransportSpec())
+    small = net.transfer("a", "b", 1000)     # one packet: the 1 Gbit/s hop holds it whole
+    env.run()
+    fluid = 0.002 + 8000 / 100e6
+    assert small.value.end_s == pytest.approx(fluid + 8000 / 1e9, rel=1e-12)
+    env, net = make({"a": 1e9, "b": 100e6}, latency_s=0.001, packets=True)
+    big = net.transfer("a", "b", 1e6)        # the first 1448-byte packet only
+    env.run()
+    assert big.value.end_s == pytest.approx(0.002 + 8e6 / 100e6 + 1448 * 8 / 1e9, rel=1e-12)
+
+
+def test_packets_send_a_senders_short_messages_in_order():
+    env, net = make({"a": 8e6, "b": 100e6, "c": 100e6}, packets=True)
+    first = net.transfer("a", "b", 10_000)    # both fit the initial window (14,480 B)
+    second = net.transfer("a", "c", 10_000)
+    env.run()
+    assert first.value.end_s == pytest.approx(0.01 + 8 * 1448 / 100e6, rel=1e-9)
+    assert second.value.end_s == pytest.approx(0.02 + 8 * 1448 / 100e6, rel=1e-9)
+    env, net = make({"a": 8e6, "b": 100e6, "c": 100e6})          # fluid: side by side
+    first, second = net.transfer("a", "b", 10_000), net.transfer("a", "c", 10_000)
+    env.run()
+    assert first.value.end_s == second.value.end_s == pytest.approx(0.02, rel=1e-12)

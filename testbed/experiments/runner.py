@@ -47,7 +47,7 @@ def sim_config(scenario: Scenario, *, record_jobs: bool = False,
         cache_recovery=scenario.cache_recovery, goodput_factor=scenario.goodput_factor,
         record_jobs=record_jobs,
         dataflow=dataflow if dataflow is not None else scenario.dataflow,
-        messages=scenario.messages, transport=scenario.transport)
+        messages=scenario.messages, transport=scenario.transport, packets=scenario.packets)
 
 
 def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:

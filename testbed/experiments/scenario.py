@@ -18,6 +18,7 @@ A scenario is a YAML mapping::
     # network.transport: TCP round trips, off by default (testbed.sim.transport):
     #   {connections: persistent, initial_window: 10, mss: "1448 B", handshake: true,
     #    idle_restart: "200 ms", warm_up: "64 KiB", rto_min: "200 ms"}
+    # network.packets: true adds per-packet effects (store-and-forward, a sender's order)
     quick: {workload: {generate_tokens: 8}}   # overrides applied by --quick
 
 Every error names the file and the field. :func:`load_scenario` returns a
@@ -55,7 +56,7 @@ from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
             "devices", "network", "workload", "migration", "controller", "partitioners", "quick",
             "full", "notes", "dataflow", "fidelity", "ns3")
-NETWORK_KEYS = ("goodput_factor", "message_costs", "transport")
+NETWORK_KEYS = ("goodput_factor", "message_costs", "transport", "packets")
 TRANSPORT_KEYS = ("connections", "initial_window", "mss", "handshake", "idle_restart",
                   "warm_up", "rto_min")
 MESSAGE_COST_KEYS = ("send", "recv", "per_link")
@@ -101,6 +102,7 @@ class Scenario:
     dataflow: object = "head_level"           # default dataflow (a name or a mapping)
     messages: MessageCosts = NO_MESSAGE_COSTS  # per-message overheads
     transport: TransportSpec = WARM            # TCP round trips (off: warm connections)
+    packets: bool = False                      # per-packet effects (store-and-forward, order)
 
     def dataflow_of(self, entry: str | dict) -> object:
         """The dataflow a partitioner entry runs under (its own, else the scenario's)."""
@@ -219,9 +221,12 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
         raise bad_value(goodput, "a number in (0, 1], e.g. 0.9564 for TCP over Ethernet",
                         source=source, field="network.goodput_factor")
     transport = _transport(network.get("transport"), source)
+    packets = network.get("packets", False)
+    if not isinstance(packets, bool):
+        raise bad_value(packets, "true or false", source=source, field="network.packets")
     return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
                     preloaded, hosts, tuple(partitioners), resolved, source, dynamics,
-                    recovery, float(goodput), dataflow, messages, transport)
+                    recovery, float(goodput), dataflow, messages, transport, packets)
 
 
 def _transport(value: object, source: str) -> TransportSpec:

@@ -84,6 +84,7 @@ class SimConfig:
     messages: MessageCosts = NO_MESSAGE_COSTS       # per-message software overheads
     fast_path: bool = True    # sweep passes nothing can contend in (testbed.sim.fast_pass)
     transport: TransportSpec = WARM   # TCP round trips (testbed.sim.transport); off: warm
+    packets: bool = False     # per-packet effects in the network (testbed.sim.network)
 
     def __post_init__(self):
         if self.migration_mode not in MIGRATION_MODES:
@@ -130,7 +131,7 @@ class Simulation:
         self._nic_rx = {n: d.nic_rx_bps for n, d in topo.devices.items() if d.nic_rx_bps}
         self.network = Network(self.env, topo.path, capacity, latency, self._nic_tx, self._nic_rx,
                                config.goodput_factor, media=topo.media.values(),
-                               transport=config.transport)
+                               transport=config.transport, packets=config.packets)
         self.network.records = self.records.flows
         self._replayed = {}
         for key, link in topo.links.items():

@@ -82,6 +82,7 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
     send_s, recv_s = messages.send_s, messages.recv_s
     routes: dict = {}
     media = network.has_media
+    packets = network.has_packets
 
     def occupy(dev: str, ready: float, cause: int, task: int, parts, busy_s: float,
                label: str, nblocks: int) -> float | None:
@@ -146,6 +147,8 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         resources, latency, hops, rate, changes = route
         latency += count * messages.link_delay_s(resources)
         size = sizes[i]
+        if packets:
+            latency += network.packet_latency_s(resources, size)
         bits = float(size) * BITS_PER_BYTE
         if media:
             bits += network.air_overhead_bits(resources, False, size)

@@ -10,7 +10,8 @@ latency ``l`` takes exactly ``l + 8*S/C`` seconds.
 
 ``goodput_factor`` scales every capacity to the payload rate a transport achieves on it
 (e.g. 1448/1514 = 0.9564 for TCP with timestamps over 1500-byte Ethernet frames, the
-factor the Mininet validation measures); 1.0 (default) is the line rate.
+factor the Mininet validation measures); 1.0 (default) is the line rate. It leaves the
+member links of media alone: their capacity is already a station's TCP goodput.
 
 **Shared media** (:mod:`testbed.cluster.medium`): a flow crossing member links of a medium
 (a Wi-Fi BSS) also uses the medium's airtime, ``r * sum(1 / G_l)`` over the member links
@@ -25,6 +26,11 @@ lone flow of ``S`` bytes over one member link of capacity ``G`` on an idle mediu
 ``l + 8*S/G + preamble``. A sender's messages of at most ``txop_bytes`` over a medium go
 one after another in the order they started (one A-MPDU per channel access), the later
 ones waiting at rate 0 (not counted as stalled).
+
+``packets=True`` adds two per-packet effects to the fluid model: a message's first packet
+(``min(S, MSS)``) is stored and forwarded whole by every wired link of its route but the
+slowest (:meth:`Network.packet_latency_s`), and a sender's messages of at most one initial
+window (``transport``'s, 10 segments) leave its own link in the order they started.
 
 Capacities are in bit/s, sizes in bytes, times in seconds. Flows are kept in the order
 they started, so ties are resolved the same way every run.
@@ -106,27 +112,33 @@ class Network:
                  capacity_bps: dict[Resource, float], latency_s: dict[Resource, float],
                  nic_tx_bps: dict[str, float] | None = None,
                  nic_rx_bps: dict[str, float] | None = None, goodput_factor: float = 1.0,
-                 media=(), transport: TransportSpec = WARM):
+                 media=(), transport: TransportSpec = WARM, packets: bool = False):
         if not 0.0 < goodput_factor <= 1.0:
             raise ValueError(f"goodput factor must be in (0, 1], got {goodput_factor!r}")
         self.env = env
         self._paths = paths
         self.goodput_factor = goodput_factor
-        self._capacity = {key: bps * goodput_factor for key, bps in capacity_bps.items()}
-        self._latency = dict(latency_s)
-        for node, bps in (nic_tx_bps or {}).items():
-            self._capacity[("nic-tx", node)] = bps * goodput_factor
-        for node, bps in (nic_rx_bps or {}).items():
-            self._capacity[("nic-rx", node)] = bps * goodput_factor
         self._media: dict[tuple, MediumSpec] = {}
         self._medium_of: dict[Resource, tuple] = {}
         for medium in media:
             key = ("medium", medium.name)
             self._media[key] = medium
-            self._capacity[key] = 1.0
             for link in medium.members:
                 self._medium_of[link] = key
+        self._capacity = {key: bps * self._factor(key) for key, bps in capacity_bps.items()}
+        for key in self._media:
+            self._capacity[key] = 1.0
+        self._latency = dict(latency_s)
+        for node, bps in (nic_tx_bps or {}).items():
+            self._capacity[("nic-tx", node)] = bps * goodput_factor
+        for node, bps in (nic_rx_bps or {}).items():
+            self._capacity[("nic-rx", node)] = bps * goodput_factor
         self.transport = transport
+        #: per-packet effects (store-and-forward of a message's first packet at every hop
+        #: but the bottleneck; a sender's messages of one initial window leave in order)
+        self._packet_bytes = float(transport.mss_bytes) if packets else 0.0
+        self._window_bytes = transport.initial_window_bytes if packets else 0.0
+        self._links_of: dict[tuple, tuple] = {}   # resources of a route -> its wired links
         self._transport = TransportState(transport)
         self._rto = transport.rto_min_s is not None
         self._air: dict[tuple, tuple] = {}    # resources of a route -> its air part
@@ -143,6 +155,11 @@ class Network:
         #: Called after every reallocation with the active flows (for tests and probes).
         self.observers: list[Callable[[list[Flow], dict[Resource, float]], None]] = []
 
+    def _factor(self, resource: Resource) -> float:
+        """The goodput factor of a resource: 1 for a medium's member links (their capacity
+        is already a station's TCP goodput, headers included), else ``goodput_factor``."""
+        return 1.0 if resource in self._medium_of else self.goodput_factor
+
     # ----------------------------------------------------------------- public API
     def capacity_bps(self, resource: Resource) -> float:
         """Payload rate a resource offers now (line rate x goodput factor, bit/s)."""
@@ -152,6 +169,11 @@ class Network:
     def has_media(self) -> bool:
         """True when some links share a medium's airtime."""
         return bool(self._media)
+
+    @property
+    def has_packets(self) -> bool:
+        """True when per-packet effects are on (``packets``)."""
+        return bool(self._packet_bytes)
 
     @property
     def active_flows(self) -> list[Flow]:
@@ -191,6 +213,24 @@ class Network:
             if 0.0 < per_bit < math.inf:
                 bits += self._media[res].air_time_s(path, size_bytes, contended) / per_bit
         return bits
+
+    def packet_latency_s(self, resources: tuple[Resource, ...], size_bytes: float) -> float:
+        """Store-and-forward of a message's first packet (s; 0 unless ``packets``): every
+        wired link of the route but the slowest receives it whole before sending it on,
+        which the fluid model's pipelining leaves out: ``min(S, MSS) * 8 / C`` per such
+        link (``C``: its payload rate now)."""
+        if not self._packet_bytes or size_bytes <= 0:
+            return 0.0
+        links = self._links_of[resources]
+        if len(links) < 2:
+            return 0.0
+        capacity = self._capacity
+        rates = [capacity[link] for link in links]
+        if min(rates) <= 0:
+            return 0.0
+        bits = min(float(size_bytes), self._packet_bytes) * BITS_PER_BYTE
+        slowest = rates.index(min(rates))
+        return sum(bits / rate for k, rate in enumerate(rates) if k != slowest)
 
     def airtime(self, medium: str) -> float:
         """The share of ``medium``'s airtime the active flows use now (at most 1)."""
@@ -238,6 +278,8 @@ class Network:
                 if medium is not None:
                     air.setdefault(medium, []).append(link)
             resources.extend(air)
+            self._links_of[tuple(resources)] = tuple(
+                link for link in links if link not in self._medium_of)
             if air:
                 self._air[tuple(resources)] = tuple((res, tuple(hops))
                                                     for res, hops in air.items())
@@ -265,6 +307,8 @@ class Network:
         if extra_latency_s:
             latency += extra_latency_s
         now = self.env.now
+        if self._packet_bytes:
+            latency += self.packet_latency_s(resources, size_bytes)
         if self.transport.adds_round_trips and size_bytes > 0:
             base = self._route_cache[(src, dst)][1]
             latency += self._transport.extra_s(src, dst, float(size_bytes),
@@ -274,14 +318,18 @@ class Network:
                     updated_s=now)
         self._next_id += 1
         load = self._load
-        if self._media:
+        if self._packet_bytes and 0 < size_bytes <= self._window_bytes:
+            first = self._links_of[resources][:1]
+            if first and first[0][0] == src:        # the sender's own wired link
+                flow.turns = ((first[0], src),)
+        if self._media or self._packet_bytes:
             air = self._air.get(resources)
             flow.wired = tuple(res for res in resources if res not in self._media)
             if air:
                 flow.air = air
-                flow.turns = tuple((res, hops[0][0]) for res, hops in air
-                                   if self._media[res].txop_bytes and
-                                   flow.size_bytes <= self._media[res].txop_bytes)
+                flow.turns += tuple((res, hops[0][0]) for res, hops in air
+                                    if self._media[res].txop_bytes and
+                                    flow.size_bytes <= self._media[res].txop_bytes)
                 contended = any(load.get(res, 0) for res, _ in air)
                 flow.remaining_bits += self.air_overhead_bits(resources, contended,
                                                               flow.size_bytes)
@@ -313,7 +361,7 @@ class Network:
         """Change one resource's line rate now (bit/s) and re-share every flow."""
         if bps < 0 or math.isnan(bps):
             raise ValueError(f"capacity must be >= 0 bit/s, got {bps!r}")
-        bps *= self.goodput_factor
+        bps *= self._factor(resource)
         if self._capacity.get(resource) == bps:
             return
         self._advance()
@@ -389,7 +437,7 @@ class Network:
             held = [f for f in flows if f.hold_until_s > now]
             if held:
                 flows = [f for f in flows if f.hold_until_s <= now]
-        if self._media:
+        if self._media or self._packet_bytes:
             self._fill_weighted(flows)
             return self._rates_set(list(self._flows.values()))
         for flow in flows:
@@ -431,8 +479,8 @@ class Network:
     def _fill_weighted(self, flows: list[Flow]) -> None:
         """Max-min fair rates when some resources are media: a flow uses weight 1 of a link
         and ``sum(1 / G_l)`` (airtime per bit) of a medium; a flow crossing a resource at 0
-        bit/s gets rate 0 and takes nothing; a sender's short messages on a medium after its
-        first wait (``queued``, rate 0)."""
+        bit/s gets rate 0 and takes nothing; a sender's short messages on a medium (or, with
+        ``packets``, on its own link) after its first wait (``queued``, rate 0)."""
         capacity = self._capacity
         remaining: dict[Resource, float] = {}
         weight_sum: dict[Resource, float] = {}
