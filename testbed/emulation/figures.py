@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -27,6 +28,10 @@ def _panel(ax, frame: pd.DataFrame, hue: str | None, title: str, what: str,
     ax.plot([low, high], [low, high], color="black", linewidth=1, label="y = x")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):            # plain numbers at 1, 2, 5 x 10^k
+        axis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(mticker.NullFormatter())
     ax.set_xlim(low, high)
     ax.set_ylim(low, high)
     ax.set_xlabel(f"simulated {what} (ms)")

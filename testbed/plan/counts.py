@@ -60,6 +60,7 @@ class CountDelay:
         off = ~np.eye(n, dtype=bool)
         self.x_in = np.where(off, lat + work.input_bytes * BITS_PER_BYTE * sec_per_bit, 0.0)
         self.x_out = np.where(off, work.attn.output_bytes * BITS_PER_BYTE * sec_per_bit, 0.0)
+        self._dead_links = bool(np.isinf(self.x_out).any())
         self.x_proj = np.where(off, lat + work.proj.output_bytes * BITS_PER_BYTE * sec_per_bit,
                                0.0)
         ctl = self.index[obs.controller]
@@ -88,9 +89,12 @@ class CountDelay:
         """Per device: end of its attention branch (input, compute, output to proj) in s;
         0 for devices without attention blocks of the layer."""
         is_proj, lat, x_out = self._column(proj)
-        with np.errstate(invalid="ignore"):   # 0 blocks x inf s (a dead link): masked below
-            out = np.where(is_proj, 0.0, lat + counts * x_out)
-            return np.where(counts > 0, self.x_in[src] + counts * self.ca + out, 0.0)
+        if self._dead_links:           # 0 blocks x inf s would be NaN (masked below anyway)
+            sends = np.multiply(counts, x_out, out=np.zeros(len(counts)), where=counts > 0)
+        else:
+            sends = counts * x_out
+        out = np.where(is_proj, 0.0, lat + sends)
+        return np.where(counts > 0, self.x_in[src] + counts * self.ca + out, 0.0)
 
     def layer_s(self, counts: np.ndarray, proj: int, ffn: int, src: int) -> float:
         """Time of one layer from the moment its input is ready at ``src`` (s)."""

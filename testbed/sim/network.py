@@ -140,6 +140,7 @@ class Network:
         self._window_bytes = transport.initial_window_bytes if packets else 0.0
         self._links_of: dict[tuple, tuple] = {}   # resources of a route -> its wired links
         self._transport = TransportState(transport)
+        self._round_trips = transport.adds_round_trips
         self._rto = transport.rto_min_s is not None
         self._air: dict[tuple, tuple] = {}    # resources of a route -> its air part
         self._path_of: dict[tuple, tuple] = {}  # ... and its links
@@ -184,8 +185,7 @@ class Network:
         rates, and :meth:`transfer` is this class's own: a pass can then be computed from
         lone-flow times (:mod:`testbed.sim.fast_pass`)."""
         return not (self._flows or self._joining or self._reallocation_pending or
-                    self.observers or "transfer" in self.__dict__ or
-                    self.transport.adds_round_trips)
+                    self.observers or "transfer" in self.__dict__ or self._round_trips)
 
     def lone_rate_bps(self, resources: tuple[Resource, ...]) -> float:
         """The rate a flow crossing ``resources`` gets when it shares none (bit/s)."""
@@ -309,7 +309,7 @@ class Network:
         now = self.env.now
         if self._packet_bytes:
             latency += self.packet_latency_s(resources, size_bytes)
-        if self.transport.adds_round_trips and size_bytes > 0:
+        if self._round_trips and size_bytes > 0:
             base = self._route_cache[(src, dst)][1]
             latency += self._transport.extra_s(src, dst, float(size_bytes),
                                                self.lone_rate_bps(resources), 2 * base, now)
@@ -367,7 +367,9 @@ class Network:
         self._advance()
         self._capacity[resource] = bps
         if self._load.get(resource, 0) or self._joining or self._reallocation_pending:
-            self._reallocate()
+            # re-share once every change of this instant is in (traces of several links
+            # often change together): the same rates, a fraction of the work
+            self._request_reallocation()
         else:
             # No flow crosses the resource: max-min rates are unchanged, so only re-base
             # the projected ends as a reallocation would (the same numbers, less work).
@@ -628,7 +630,7 @@ class Network:
 
     def _finish_fluid(self, flow: Flow) -> None:
         now = self.env.now
-        if self.transport.adds_round_trips:
+        if self._round_trips:
             self._transport.finished(flow.src, flow.dst, now + flow.latency_s)
         flow.fluid_end_s = now
         flow.rate_bps = 0.0
