@@ -202,3 +202,19 @@ def test_bulk_transfers_on_a_shared_bss_match_ns3():
         assert modelled(topology, transfers) == pytest.approx(ns3_s, rel=0.16), transfers
     for transfers, ns3_s in zip(cases[1:], measured[1:]):
         assert modelled(topology.without_media(), transfers) < 0.6 * ns3_s, transfers
+
+
+def test_what_ns3_cannot_build_is_refused_before_anything_runs(monkeypatch, tmp_path):
+    from testbed.emulation.ns3 import validate
+    monkeypatch.setattr(validate, "unavailable_reason", lambda: None)
+    text = (ROOT / "experiments" / "validate_ns3_wifi.yaml").read_text(encoding="utf-8")
+    text = text.replace("{file: office_wifi5.yaml}", "{file: home_office.yaml}")
+    for old, new in (('"L0-3.attn6": pi4, "L0-3.attn7": pi4', '"L0-3.attn6": phone, '
+                      '"L0-3.attn7": phone'), ('"L3": pi4', '"L3": phone')):
+        text = text.replace(old, new)
+    path = tmp_path / "mixed.yaml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(validate, "simulations", lambda *a: pytest.fail("simulated first"))
+    with pytest.raises(ConfigError, match="different PHYs") as caught:
+        validate.validate_ns3(path, tmp_path / "out", echo=lambda _text: None)
+    assert caught.value.field == "topology"

@@ -95,6 +95,11 @@ class WifiPhy:
                               f"{self.standard} has {', '.join(map(str, allowed))} ns",
                               value=self.guard_interval_ns)
 
+    def __str__(self) -> str:
+        gi = "short GI" if self.guard_interval_ns == 400 else f"{self.guard_interval_ns} ns GI"
+        return (f"{self.standard} {self.width_mhz} MHz MCS {self.mcs} x{self.spatial_streams} "
+                f"{gi}")
+
     @property
     def family(self) -> str:
         return _STANDARD_OF[self.standard]

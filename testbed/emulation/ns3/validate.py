@@ -103,6 +103,10 @@ def validate_ns3(path: str | Path, out: str | Path, *, quick: bool = False,
     out = results_folder(out)
     notes = []
     topology = media_without_latency(scenario.topology)
+    try:                        # what ns-3 cannot build is refused before anything runs
+        network_description(topology, settings, horizon_s=0.0)
+    except Ns3Unsupported as error:
+        raise ConfigError(str(error), source=scenario.source, field="topology") from None
     if topology.media:
         notes.append("802.11 hops have no latency in ns-3 beyond their air time: the "
                      "simulation is compared with the latency of media links set to 0")
