@@ -141,6 +141,8 @@ class Network:
         self._links_of: dict[tuple, tuple] = {}   # resources of a route -> its wired links
         self._transport = TransportState(transport)
         self._round_trips = transport.adds_round_trips
+        self._extras = bool(self._media or self._packet_bytes or self._round_trips)  # _shape
+        self._weighted = bool(self._media or self._packet_bytes)   # _fill_weighted
         self._rto = transport.rto_min_s is not None
         self._air: dict[tuple, tuple] = {}    # resources of a route -> its air part
         self._path_of: dict[tuple, tuple] = {}  # ... and its links
@@ -307,32 +309,13 @@ class Network:
         if extra_latency_s:
             latency += extra_latency_s
         now = self.env.now
-        if self._packet_bytes:
-            latency += self.packet_latency_s(resources, size_bytes)
-        if self._round_trips and size_bytes > 0:
-            base = self._route_cache[(src, dst)][1]
-            latency += self._transport.extra_s(src, dst, float(size_bytes),
-                                               self.lone_rate_bps(resources), 2 * base, now)
         flow = Flow(self._next_id, src, dst, float(size_bytes), kind, tag, resources, latency,
                     now, done, hops, remaining_bits=float(size_bytes) * BITS_PER_BYTE,
                     updated_s=now)
         self._next_id += 1
         load = self._load
-        if self._packet_bytes and 0 < size_bytes <= self._window_bytes:
-            first = self._links_of[resources][:1]
-            if first and first[0][0] == src:        # the sender's own wired link
-                flow.turns = ((first[0], src),)
-        if self._media or self._packet_bytes:
-            air = self._air.get(resources)
-            flow.wired = tuple(res for res in resources if res not in self._media)
-            if air:
-                flow.air = air
-                flow.turns += tuple((res, hops[0][0]) for res, hops in air
-                                    if self._media[res].txop_bytes and
-                                    flow.size_bytes <= self._media[res].txop_bytes)
-                contended = any(load.get(res, 0) for res, _ in air)
-                flow.remaining_bits += self.air_overhead_bits(resources, contended,
-                                                              flow.size_bytes)
+        if self._extras:
+            self._shape(flow, load)
         if flow.remaining_bits == 0.0:
             self._finish_fluid(flow)
             return done
@@ -356,6 +339,32 @@ class Network:
             self._joining.append(flow)
             self._request_reallocation()
         return done
+
+    def _shape(self, flow: Flow, load: dict) -> None:
+        """What media, packets and transport add to a new flow: latency (store-and-forward,
+        round trips), its TXOP queues, its air time as bits."""
+        resources, size = flow.resources, flow.size_bytes
+        if self._packet_bytes:
+            flow.latency_s += self.packet_latency_s(resources, size)
+            if 0 < size <= self._window_bytes:
+                first = self._links_of[resources][:1]
+                if first and first[0][0] == flow.src:    # the sender's own wired link
+                    flow.turns = ((first[0], flow.src),)
+        if self._round_trips and size > 0:
+            rtt = 2 * self._route_cache[(flow.src, flow.dst)][1]
+            flow.latency_s += self._transport.extra_s(flow.src, flow.dst, size,
+                                                      self.lone_rate_bps(resources), rtt,
+                                                      flow.start_s)
+        if self._media or self._packet_bytes:
+            flow.wired = tuple(res for res in resources if res not in self._media)
+            air = self._air.get(resources)
+            if air:
+                flow.air = air
+                flow.turns += tuple((res, hops[0][0]) for res, hops in air
+                                    if 0 < self._media[res].txop_bytes and
+                                    size <= self._media[res].txop_bytes)
+                contended = any(load.get(res, 0) for res, _ in air)
+                flow.remaining_bits += self.air_overhead_bits(resources, contended, size)
 
     def set_capacity(self, resource: Resource, bps: float) -> None:
         """Change one resource's line rate now (bit/s) and re-share every flow."""
@@ -433,15 +442,14 @@ class Network:
         self._reallocation_pending = False
         if self._joining:
             self._admit_joining()
-        flows = list(self._flows.values())
-        if self._rto:
+        everyone = flows = list(self._flows.values())
+        if self._rto:                  # flows waiting for their retransmission take nothing
             now = self.env.now
-            held = [f for f in flows if f.hold_until_s > now]
-            if held:
+            if any(f.hold_until_s > now for f in flows):
                 flows = [f for f in flows if f.hold_until_s <= now]
-        if self._media or self._packet_bytes:
+        if self._weighted:
             self._fill_weighted(flows)
-            return self._rates_set(list(self._flows.values()))
+            return self._rates_set(everyone)
         for flow in flows:
             flow.rate_bps = -1.0  # not yet fixed
         remaining = {}
@@ -476,7 +484,7 @@ class Network:
                 for res in flow.resources:
                     remaining[res] -= share
                     unfixed[res] -= 1
-        self._rates_set(list(self._flows.values()))
+        self._rates_set(everyone)
 
     def _fill_weighted(self, flows: list[Flow]) -> None:
         """Max-min fair rates when some resources are media: a flow uses weight 1 of a link
