@@ -453,3 +453,35 @@ def test_missing_file_and_unknown_extension(tmp_path):
     path = _write(tmp_path, NODES, "topo.json")
     with pytest.raises(ConfigError, match=r"\.graphml"):
         load_topology(path)
+
+
+def test_a_line_rate_given_for_an_ethernet_link_carries_its_header_overhead(tmp_path):
+    from testbed.experiments.scenario import scenario_from_dict
+    path = tmp_path / "t.yaml"
+    path.write_text("""
+nodes:
+  - {name: a, device: raspberry-pi-5-8gb}
+  - {name: b, device: raspberry-pi-5-8gb}
+  - {name: c, device: raspberry-pi-5-8gb}
+  - {name: s, switch: true}
+links:
+  - {a: a, b: s, technology: ethernet-1g, bandwidth: "1 Gbit/s"}
+  - {a: b, b: s, technology: ethernet-1g}
+  - {a: c, b: s, bandwidth: "1 Gbit/s", latency: "0.1 ms"}
+""", encoding="utf-8")
+    topology = load_topology(path)
+    # TCP with timestamps: 1448 payload bytes per 1538 on the wire of physical Ethernet
+    assert topology.links[("a", "s")].goodput_factor == pytest.approx(1448 / 1538)
+    assert topology.links[("b", "s")].goodput_factor == 1.0   # the table's throughput
+    assert topology.links[("c", "s")].goodput_factor == 1.0   # no technology: as given
+    base = {"model": {"name": "tinyllama-1.1b", "overrides": {"n_layers": 2}},
+            "topology": {"file": str(path)}}
+    scenario = scenario_from_dict({**base, "links": [
+        {"a": "b", "b": "s", "bandwidth": "100 Mbit/s"},
+        {"a": "a", "b": "s", "bandwidth": {"points": [["0 s", "1 Gbit/s"]]}}]})
+    assert scenario.goodput_factor is None                      # the default: technology
+    assert scenario.topology.links[("b", "s")].goodput_factor == pytest.approx(1448 / 1538)
+    assert scenario_from_dict({**base, "network": {"goodput_factor": 0.9}}).goodput_factor \
+        == 0.9
+    with pytest.raises(ConfigError, match="technology"):
+        scenario_from_dict({**base, "network": {"goodput_factor": "ethernet"}})

@@ -48,7 +48,7 @@ def plain_network(monkeypatch) -> None:
     """Every capacity change re-shares all flows; traces replay as a SimPy process; every
     service time is computed afresh."""
     def set_capacity(self, resource, bps):
-        bps *= self.goodput_factor
+        bps *= self._factor(resource)
         if self._capacity.get(resource) == bps:
             return
         self._advance()

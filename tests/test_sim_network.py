@@ -250,3 +250,16 @@ def test_packets_send_a_senders_short_messages_in_order():
     first, second = net.transfer("a", "b", 10_000), net.transfer("a", "c", 10_000)
     env.run()
     assert first.value.end_s == second.value.end_s == pytest.approx(0.02, rel=1e-12)
+
+
+def test_each_link_its_own_goodput_factor_when_none_is_given():
+    env = simpy.Environment()
+    cap, lat, paths = star({"a": 100e6, "b": 100e6})
+    own = {("a", "x"): 1448 / 1538, ("x", "a"): 1448 / 1538}
+    net = Network(env, paths, cap, lat, goodput_factor=None, link_goodput=own)
+    assert net.capacity_bps(("a", "x")) == pytest.approx(100e6 * 1448 / 1538)
+    assert net.capacity_bps(("x", "b")) == 100e6
+    net.set_capacity(("a", "x"), 50e6)
+    assert net.capacity_bps(("a", "x")) == pytest.approx(50e6 * 1448 / 1538)
+    with pytest.raises(ValueError, match="goodput factors"):
+        Network(env, paths, cap, lat, goodput_factor=None, link_goodput={("a", "x"): 0.0})

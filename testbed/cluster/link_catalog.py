@@ -34,6 +34,20 @@ def _rows() -> dict[str, dict]:
     return rows
 
 
+#: Payload share of a *line rate* given for a link of this technology: TCP with timestamps
+#: carries 1448 bytes per 1538 bytes on the wire of physical Ethernet (preamble and SFD 8,
+#: MAC header 14, IPv4 20, TCP 20 + 12 of timestamps, FCS 4, inter-frame gap 12; IEEE
+#: 802.3). The other rows' rates are measured throughputs (cellular, Bluetooth) or a Wi-Fi
+#: station's TCP goodput alone (testbed.cluster.wifi): 1. The table's own figures (no
+#: ``bandwidth`` given) are typical TCP throughputs already: 1.
+LINE_RATE_GOODPUT = {"ethernet-1g": 1448 / 1538}
+
+
+def line_rate_goodput_factor(technology: str) -> float:
+    """The payload share of a line rate given for a link of ``technology`` (1 if none)."""
+    return LINE_RATE_GOODPUT.get(technology, 1.0)
+
+
 def list_link_technologies() -> list[str]:
     """Names of the link technologies, in table order."""
     return list(_rows())

@@ -35,6 +35,10 @@ class LinkSpec:
     (s). ``series``: capacity over time (bit/s); when set it replaces the constant.
     ``technology``: the link table row it was drawn from (e.g. ``wifi5``), or "".
     ``wifi``: the station's 802.11 PHY on a Wi-Fi link (what an ns-3 BSS is configured with).
+    ``goodput_factor``: the payload share of ``capacity_bps`` a transport gets, used when the
+    scenario's ``network.goodput_factor`` is ``technology`` (the default): below 1 for a line
+    rate given for an Ethernet link, else 1 (:func:`~testbed.cluster.link_catalog.
+    line_rate_goodput_factor`).
     """
 
     src: str
@@ -44,6 +48,7 @@ class LinkSpec:
     series: Series | None = None
     technology: str = ""
     wifi: WifiPhy | None = None
+    goodput_factor: float = 1.0
 
     def __post_init__(self):
         where = f"links[{self.src}->{self.dst}]"
@@ -139,23 +144,28 @@ class Topology:
         return min((self.links[key].capacity_at(t_s) for key in self.path(src, dst)),
                    default=math.inf)
 
-    def with_link_series(self, src: str, dst: str, series: Series | None) -> "Topology":
-        """A copy whose ``src -> dst`` direction follows ``series`` (bit/s over time)."""
-        if (src, dst) not in self.links:
-            raise KeyError(f"topology {self.name!r} has no link {src}->{dst}")
-        new = copy.copy(self)
-        new.links = dict(self.links)
-        new.links[(src, dst)] = dataclasses.replace(self.links[(src, dst)], series=series)
-        return new
+    def with_link_series(self, src: str, dst: str, series: Series | None,
+                         goodput_factor: float | None = None) -> "Topology":
+        """A copy whose ``src -> dst`` direction follows ``series`` (bit/s over time)
+        (and has ``goodput_factor``, when given)."""
+        return self._with_link(src, dst, goodput_factor, series=series)
 
-    def with_link_capacity(self, src: str, dst: str, capacity_bps: float) -> "Topology":
-        """A copy whose ``src -> dst`` direction has a constant capacity (bit/s)."""
+    def with_link_capacity(self, src: str, dst: str, capacity_bps: float,
+                           goodput_factor: float | None = None) -> "Topology":
+        """A copy whose ``src -> dst`` direction has a constant capacity (bit/s) (and
+        ``goodput_factor``, when given)."""
+        return self._with_link(src, dst, goodput_factor, capacity_bps=capacity_bps,
+                               series=None)
+
+    def _with_link(self, src: str, dst: str, goodput_factor: float | None,
+                   **changes) -> "Topology":
         if (src, dst) not in self.links:
             raise KeyError(f"topology {self.name!r} has no link {src}->{dst}")
+        if goodput_factor is not None:
+            changes["goodput_factor"] = goodput_factor
         new = copy.copy(self)
         new.links = dict(self.links)
-        new.links[(src, dst)] = dataclasses.replace(self.links[(src, dst)],
-                                                    capacity_bps=capacity_bps, series=None)
+        new.links[(src, dst)] = dataclasses.replace(self.links[(src, dst)], **changes)
         return new
 
     def for_dtype(self, dtype: str) -> "Topology":

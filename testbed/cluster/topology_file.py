@@ -44,7 +44,7 @@ from xml.etree import ElementTree
 from testbed.cluster import config_values as cv
 from testbed.cluster.device_config import device_from_config
 from testbed.cluster import wifi
-from testbed.cluster.link_catalog import get_link_technology
+from testbed.cluster.link_catalog import get_link_technology, line_rate_goodput_factor
 from testbed.cluster.medium import MediumSpec
 from testbed.cluster.topology import LinkSpec, Topology
 from testbed.cluster.yaml_reader import read_yaml
@@ -176,8 +176,10 @@ def _link_directions(entry: dict, a: str, b: str, *, source: str,
     ba = ab
     if "bandwidth_ba" in entry:
         ba = _capacity(entry["bandwidth_ba"], source=source, field=f"{field}.bandwidth_ba")
-    return (LinkSpec(a, b, ab[0], latency_s, ab[1], technology, phy),
-            LinkSpec(b, a, ba[0], latency_s, ba[1], technology, phy))
+    # a rate given here is a line rate; the table's figures are throughputs already
+    factor = line_rate_goodput_factor(technology) if "bandwidth" in entry else 1.0
+    return (LinkSpec(a, b, ab[0], latency_s, ab[1], technology, phy, factor),
+            LinkSpec(b, a, ba[0], latency_s, ba[1], technology, phy, factor))
 
 
 def _wifi_phy(technology: str, mcs: object, *, source: str, field: str) -> wifi.WifiPhy:

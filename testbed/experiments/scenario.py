@@ -14,7 +14,9 @@ A scenario is a YAML mapping::
     controller: {device: laptop, hosts_blocks: false}
     partitioners: [single_device, round_robin, {name: fixed, placement: ..., dataflow: layer_pipeline}]
     dataflow: head_level                # how placements run (default for every partitioner)
-    network: {goodput_factor: 1.0, message_costs: none}   # or catalog, or {send, recv, per_link}
+    network: {goodput_factor: technology, message_costs: none}   # or catalog, or {send, recv, per_link}
+    # goodput_factor: technology (default: 1448/1538 of a line rate given for an Ethernet
+    #   link, 1 for the rest, whose rates are throughputs already) or one number for all
     # network.transport: TCP round trips, off by default (testbed.sim.transport):
     #   {connections: persistent, initial_window: 10, mss: "1448 B", handshake: true,
     #    idle_restart: "200 ms", warm_up: "64 KiB", rto_min: "200 ms"}
@@ -38,6 +40,7 @@ from testbed.cluster import build_topology
 from testbed.cluster.build import TOPOLOGIES_DIR, find_topology_file
 from testbed.cluster import config_values as cv
 from testbed.cluster.topology import Topology
+from testbed.cluster.link_catalog import line_rate_goodput_factor
 from testbed.cluster.topology_file import _capacity
 from testbed.cluster.yaml_reader import read_yaml
 from testbed.errors import ConfigError, bad_value
@@ -72,7 +75,7 @@ DEFAULTS = {
     "migration": {"mode": "blocking", "weights_preloaded": False,
                   "cache_recovery": "recompute"},
     "controller": {"hosts_blocks": False},
-    "network": {"goodput_factor": 1.0, "message_costs": "none"},
+    "network": {"goodput_factor": "technology", "message_costs": "none"},
     "partitioners": ["single_device", "round_robin"],
     "dataflow": "head_level",
 }
@@ -98,7 +101,7 @@ class Scenario:
     source: str
     dynamics: DeviceDynamics = dataclasses.field(default_factory=DeviceDynamics)
     cache_recovery: str = "recompute"
-    goodput_factor: float = 1.0
+    goodput_factor: float | None = None       # None: per link, from its technology
     dataflow: object = "head_level"           # default dataflow (a name or a mapping)
     messages: MessageCosts = NO_MESSAGE_COSTS  # per-message overheads
     transport: TransportSpec = WARM            # TCP round trips (off: warm connections)
@@ -216,17 +219,21 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
     cv.check_keys(network, NETWORK_KEYS, source=source, field="network")
     messages = _message_costs(network.get("message_costs", "none"), topology, source)
     goodput = network["goodput_factor"]
-    if isinstance(goodput, bool) or not isinstance(goodput, (int, float)) or \
+    if goodput == "technology":
+        goodput = None
+    elif isinstance(goodput, bool) or not isinstance(goodput, (int, float)) or \
             not 0 < goodput <= 1:
-        raise bad_value(goodput, "a number in (0, 1], e.g. 0.9564 for TCP over Ethernet",
-                        source=source, field="network.goodput_factor")
+        raise bad_value(goodput, "technology (each link's own), or a number in (0, 1], e.g. "
+                        "0.9564 for TCP over Ethernet", source=source,
+                        field="network.goodput_factor")
     transport = _transport(network.get("transport"), source)
     packets = network.get("packets", False)
     if not isinstance(packets, bool):
         raise bad_value(packets, "true or false", source=source, field="network.packets")
     return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
                     preloaded, hosts, tuple(partitioners), resolved, source, dynamics,
-                    recovery, float(goodput), dataflow, messages, transport, packets)
+                    recovery, None if goodput is None else float(goodput), dataflow, messages,
+                    transport, packets)
 
 
 def _transport(value: object, source: str) -> TransportSpec:
@@ -381,6 +388,7 @@ def _links(entries: object, topology: Topology, source: str, seed: int) -> Topol
         if (a, b) not in topology.links:
             raise ConfigError(f"got link {a!r} -> {b!r}, which the topology does not have",
                               source=source, field=field, value=(a, b))
+        factor = 1.0                        # a measured trace: a throughput already
         if "trace" in entry:
             capacity, series = None, trace_from_config(
                 entry["trace"], source=source, field=f"{field}.trace",
@@ -389,11 +397,12 @@ def _links(entries: object, topology: Topology, source: str, seed: int) -> Topol
         else:
             capacity, series = _capacity(entry["bandwidth"], source=source,
                                          field=f"{field}.bandwidth")
+            factor = line_rate_goodput_factor(topology.links[(a, b)].technology)
         both = _boolean(entry.get("both_directions", False), source,
                         f"{field}.both_directions")
         for src, dst in ((a, b), (b, a)) if both else ((a, b),):
-            topology = topology.with_link_series(src, dst, series) if series is not None \
-                else topology.with_link_capacity(src, dst, capacity)
+            topology = topology.with_link_series(src, dst, series, factor) \
+                if series is not None else topology.with_link_capacity(src, dst, capacity, factor)
     return topology
 
 

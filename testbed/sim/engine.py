@@ -77,7 +77,8 @@ class SimConfig:
     memory_taken: dict[str, Series] = field(default_factory=dict)  # fraction used by others
     failures: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     cache_recovery: str = "recompute"   # or "resend" (the controller keeps cache replicas)
-    goodput_factor: float = 1.0         # payload share of every link's rate (transport headers)
+    goodput_factor: float | None = None  # payload share of every link's rate (transport
+                                         # headers); None: each link's own (technology)
     record_jobs: bool = False
     per_block: bool = False   # reference mode: every block its own job and output flow
     dataflow: Dataflow | str | dict | None = None   # how a placement runs (head_level)
@@ -131,7 +132,9 @@ class Simulation:
         self._nic_rx = {n: d.nic_rx_bps for n, d in topo.devices.items() if d.nic_rx_bps}
         self.network = Network(self.env, topo.path, capacity, latency, self._nic_tx, self._nic_rx,
                                config.goodput_factor, media=topo.media.values(),
-                               transport=config.transport, packets=config.packets)
+                               transport=config.transport, packets=config.packets,
+                               link_goodput={key: link.goodput_factor
+                                             for key, link in topo.links.items()})
         self.network.records = self.records.flows
         self._replayed = {}
         for key, link in topo.links.items():
@@ -178,7 +181,7 @@ class Simulation:
             devices.append(DeviceState(queue.spec, not self._is_down(name, now), c, m,
                                        self._reserved[name] + self._taken_bytes(name, now)))
         capacity = {key: self.network.capacity_bps(key) for key in self.cfg.topology.links}
-        factor = self.cfg.goodput_factor
+        factor = self.cfg.goodput_factor if self.cfg.goodput_factor is not None else 1.0
         view = NetworkView(self.cfg.topology, capacity,
                            {n: bps * factor for n, bps in self._nic_tx.items()},
                            {n: bps * factor for n, bps in self._nic_rx.items()})

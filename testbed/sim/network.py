@@ -10,8 +10,9 @@ latency ``l`` takes exactly ``l + 8*S/C`` seconds.
 
 ``goodput_factor`` scales every capacity to the payload rate a transport achieves on it
 (e.g. 1448/1514 = 0.9564 for TCP with timestamps over 1500-byte Ethernet frames, the
-factor the Mininet validation measures); 1.0 (default) is the line rate. It leaves the
-member links of media alone: their capacity is already a station's TCP goodput.
+factor the Mininet validation measures); 1.0 (default) is the line rate; None takes each
+link's own from ``link_goodput`` (its technology's). It leaves the member links of media
+alone: their capacity is already a station's TCP goodput.
 
 **Shared media** (:mod:`testbed.cluster.medium`): a flow crossing member links of a medium
 (a Wi-Fi BSS) also uses the medium's airtime, ``r * sum(1 / G_l)`` over the member links
@@ -111,13 +112,18 @@ class Network:
     def __init__(self, env: simpy.Environment, paths: Callable[[str, str], tuple],
                  capacity_bps: dict[Resource, float], latency_s: dict[Resource, float],
                  nic_tx_bps: dict[str, float] | None = None,
-                 nic_rx_bps: dict[str, float] | None = None, goodput_factor: float = 1.0,
-                 media=(), transport: TransportSpec = WARM, packets: bool = False):
-        if not 0.0 < goodput_factor <= 1.0:
-            raise ValueError(f"goodput factor must be in (0, 1], got {goodput_factor!r}")
+                 nic_rx_bps: dict[str, float] | None = None,
+                 goodput_factor: float | None = 1.0, media=(),
+                 transport: TransportSpec = WARM, packets: bool = False,
+                 link_goodput: dict[Resource, float] | None = None):
+        factors = [goodput_factor] if goodput_factor is not None else []
+        factors += list((link_goodput or {}).values())
+        if any(not 0.0 < f <= 1.0 for f in factors):
+            raise ValueError(f"goodput factors must be in (0, 1], got {factors!r}")
         self.env = env
         self._paths = paths
         self.goodput_factor = goodput_factor
+        self._link_goodput = dict(link_goodput or {})
         self._media: dict[tuple, MediumSpec] = {}
         self._medium_of: dict[Resource, tuple] = {}
         for medium in media:
@@ -130,9 +136,9 @@ class Network:
             self._capacity[key] = 1.0
         self._latency = dict(latency_s)
         for node, bps in (nic_tx_bps or {}).items():
-            self._capacity[("nic-tx", node)] = bps * goodput_factor
+            self._capacity[("nic-tx", node)] = bps * self._factor(("nic-tx", node))
         for node, bps in (nic_rx_bps or {}).items():
-            self._capacity[("nic-rx", node)] = bps * goodput_factor
+            self._capacity[("nic-rx", node)] = bps * self._factor(("nic-rx", node))
         self.transport = transport
         #: per-packet effects (store-and-forward of a message's first packet at every hop
         #: but the bottleneck; a sender's messages of one initial window leave in order)
@@ -160,8 +166,13 @@ class Network:
 
     def _factor(self, resource: Resource) -> float:
         """The goodput factor of a resource: 1 for a medium's member links (their capacity
-        is already a station's TCP goodput, headers included), else ``goodput_factor``."""
-        return 1.0 if resource in self._medium_of else self.goodput_factor
+        is already a station's TCP goodput, headers included), else ``goodput_factor``, or
+        when that is None the link's own (``link_goodput``, default 1)."""
+        if resource in self._medium_of:
+            return 1.0
+        if self.goodput_factor is None:
+            return self._link_goodput.get(resource, 1.0)
+        return self.goodput_factor
 
     # ----------------------------------------------------------------- public API
     def capacity_bps(self, resource: Resource) -> float:
