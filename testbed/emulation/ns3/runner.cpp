@@ -242,7 +242,6 @@ class Runner
         m_task_ready.assign(m_tasks.size(), 0.0);
         m_task_start.assign(m_tasks.size(), -1.0);
         m_task_end.assign(m_tasks.size(), -1.0);
-        m_done_count.assign(m_tasks.size(), 0);
         for (size_t k = 0; k < m_conns.size(); ++k)
         {
             Connection& c = m_conns[k];
@@ -252,7 +251,6 @@ class Runner
             sink->Listen();
             sink->SetAcceptCallback(MakeNullCallback<bool, Ptr<Socket>, const Address&>(),
                                     MakeCallback(&Runner::Accepted, this));
-            m_sink_conn[PeekPointer(sink)] = k;
             m_listeners.push_back(sink);
         }
         Simulator::Schedule(Seconds(connect_at_s), &Runner::Connect, this);
@@ -270,7 +268,6 @@ class Runner
     double Arrival(int x) const { return m_arrival_s[x]; }
     double WarmDone() const { return m_warm_done_s; }
     int Left() const { return m_left; }
-    int DoneCount(int t) const { return m_done_count[t]; }
     double EndedAt() const { return m_ended_s; }
 
   private:
@@ -285,7 +282,6 @@ class Runner
             Ipv4Address to = ipv4->GetAddress(1, 0).GetLocal();
             c.socket->Connect(InetSocketAddress(to, c.port));
             c.socket->SetSendCallback(MakeBoundCallback(&Runner::SendSpace, this, (int)k));
-            m_sender_conn[PeekPointer(c.socket)] = k;
             if (m_warm_bytes == 0)
                 continue;  // cold connections: open (handshake) but nothing sent
             // the warm-up message (xfer -1) goes first on every connection
@@ -515,7 +511,6 @@ class Runner
 
     void Done(int t)
     {
-        m_done_count[t] += 1;
         m_left -= 1;
         Happen(m_tasks[t].done_event);
         if (m_left == 0)
@@ -528,14 +523,13 @@ class Runner
     std::vector<RateChange> m_changes;
     std::vector<Connection> m_conns;
     std::vector<Ptr<Socket>> m_listeners;
-    std::map<Socket*, int> m_sink_conn, m_sender_conn, m_recv_conn;
+    std::map<Socket*, int> m_recv_conn;
     std::vector<Task> m_tasks;
     std::vector<std::vector<int>> m_waiters;
     std::vector<bool> m_happened;
     std::vector<int> m_xfer_event, m_signal_event;
     std::vector<double> m_arrival_s, m_task_ready, m_task_start, m_task_end;
     std::vector<bool> m_compute_busy;
-    std::vector<int> m_done_count;
     std::vector<std::deque<int>> m_compute_queue;
     uint32_t m_warm_bytes = 0;
     int m_warm_left = 0;
