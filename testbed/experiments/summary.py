@@ -1,10 +1,17 @@
-"""The per-partitioner summary of a run (one row each), and its printed form."""
+"""The per-partitioner summary of a run (one row each), and its printed form.
+
+``mean_latency_s``, ``p50_latency_s`` and ``p95_latency_s`` are over every token, the first
+(prefill) included; the serving metrics (:mod:`testbed.experiments.serving_metrics`: TTFT,
+TPOT, ITL and e2e percentiles, throughput) keep the first token apart, and the printed
+table shows those.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from testbed.experiments import serving_metrics
 from testbed.units import format_bytes, format_time
 
 SUMMARY_COLUMNS = [
@@ -14,6 +21,7 @@ SUMMARY_COLUMNS = [
     "migration_bytes", "inference_bytes", "peak_memory_bytes", "peak_worker_memory_bytes",
     "oom_events",
     "mean_decision_wall_s",
+    *serving_metrics.COLUMNS,
 ]
 
 
@@ -54,6 +62,7 @@ def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
             "oom_events": int((tables["oom"].partitioner == label).sum()),
             "mean_decision_wall_s": float(decided.decision_wall_s.mean()) if len(decided)
             else np.nan,
+            **serving_metrics.serving_summary(t),
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -70,15 +79,15 @@ def peak_memory_by_device(memory: pd.DataFrame) -> pd.DataFrame:
 def format_summary(summary: pd.DataFrame, memory: pd.DataFrame) -> str:
     """The summary as a readable text table, then peak memory per device."""
     lines = []
-    header = (f"{'partitioner':<18} {'mean':>10} {'p95':>10} {'TTFT':>10} {'compute':>8} "
+    header = (f"{'partitioner':<18} {'TTFT':>10} {'TPOT':>10} {'ITL p99':>10} {'compute':>8} "
               f"{'comm':>6} {'migr.':>6} {'recov.':>6} {'moves':>6} {'moved':>10} {'OOM':>5}  "
               "outcome")
     lines.append(header)
     lines.append("-" * len(header))
     for row in summary.itertuples():
         lines.append(
-            f"{row.partitioner:<18} {_t(row.mean_latency_s):>10} {_t(row.p95_latency_s):>10} "
-            f"{_t(row.ttft_s):>10} {_pct(row.compute_share):>8} {_pct(row.comm_share):>6} "
+            f"{row.partitioner:<18} {_t(row.ttft_p50_s):>10} {_t(row.tpot_p50_s):>10} "
+            f"{_t(row.itl_p99_s):>10} {_pct(row.compute_share):>8} {_pct(row.comm_share):>6} "
             f"{_pct(row.migration_share):>6} {_pct(row.recovery_share):>6} {row.migrations:>6} "
             f"{format_bytes(row.migration_bytes, 3):>10} {row.oom_events:>5}  {row.outcome}")
     peaks = peak_memory_by_device(memory)
@@ -107,21 +116,26 @@ def format_sweep_summary(summary: pd.DataFrame) -> str:
     group = keys + ["partitioner"]
     if "peak_worker_memory_bytes" not in summary.columns:   # results of an older version
         summary = summary.assign(peak_worker_memory_bytes=summary.peak_memory_bytes)
+    for column in ("ttft_p50_s", "tpot_p50_s"):            # results of an older version
+        if column not in summary.columns:
+            summary = summary.assign(**{column: np.nan})
     stats = summary.groupby(group, sort=False).agg(
-        runs=("mean_latency_s", "size"), mean_latency_s=("mean_latency_s", "mean"),
-        p95_latency_s=("p95_latency_s", "mean"), migrations=("migrations", "mean"),
+        runs=("mean_latency_s", "size"), ttft=("ttft_p50_s", "mean"),
+        tpot=("tpot_p50_s", "mean"), migrations=("migrations", "mean"),
         peak_memory_bytes=("peak_worker_memory_bytes", "mean"),
         oom_events=("oom_events", "sum"))
     widths = [max(len(k), *(len(str(v)) for v in summary[k])) for k in group]
     lines = [" ".join(f"{k:<{w}}" for k, w in zip(group, widths)) +
-             f" {'runs':>4} {'mean':>10} {'p95':>10} {'moves':>7} {'peak mem*':>10} {'OOM':>5}"]
+             f" {'runs':>4} {'TTFT':>10} {'TPOT':>10} {'moves':>7} {'peak mem*':>10} {'OOM':>5}"]
     lines.append("-" * len(lines[0]))
     for index, row in stats.iterrows():
         index = index if isinstance(index, tuple) else (index,)
         lines.append(" ".join(f"{str(v):<{w}}" for v, w in zip(index, widths)) +
-                     f" {int(row.runs):>4} {_t(row.mean_latency_s):>10} "
-                     f"{_t(row.p95_latency_s):>10}"
+                     f" {int(row.runs):>4} {_t(row.ttft):>10} "
+                     f"{_t(row.tpot):>10}"
                      f" {row.migrations:>7.1f} {format_bytes(row.peak_memory_bytes, 3):>10}"
                      f" {int(row.oom_events):>5}")
+    lines.append("TTFT: time to first token (prefill included); TPOT: time per output token "
+                 "after it (p50s, mean over runs)")
     lines.append("* peak memory of the fullest device other than the controller, mean over runs")
     return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Serving metrics, named as the field names them (vLLM, Vidur, DistServe):
+
+- **TTFT**, time to first token: from a request's arrival to its first token, prefill
+  included (s);
+- **TPOT**, time per output token: a request's decode time per token after the first,
+  ``(e2e - TTFT) / (output tokens - 1)`` (s);
+- **ITL**, inter-token latency: the gap between consecutive tokens of one request (s);
+- **e2e** latency: from arrival to the last token (s);
+- **throughput**: output tokens per second over the run (from the first arrival to the last
+  token).
+
+Percentiles (p50, p90, p99) of TTFT, TPOT and e2e are over requests, of ITL over tokens.
+A tokens table with a ``request`` column holds several requests (and ``arrival_s`` their
+arrival, default: the start of their first token); without, it is one request arriving
+when its first token starts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PERCENTILES = (50, 90, 99)
+COLUMNS = [f"{m}_p{q}_s" for m in ("ttft", "tpot", "itl", "e2e") for q in PERCENTILES] + \
+    ["throughput_tokens_per_s"]
+
+
+def per_request(tokens: pd.DataFrame) -> pd.DataFrame:
+    """One row per request: ``request, arrival_s, output_tokens, ttft_s, e2e_s, tpot_s``."""
+    if tokens.empty:
+        return pd.DataFrame(columns=["request", "arrival_s", "output_tokens", "ttft_s",
+                                     "e2e_s", "tpot_s"])
+    frame = tokens if "request" in tokens.columns else tokens.assign(request=0)
+    rows = []
+    for request, part in frame.groupby("request", sort=True):
+        part = part.sort_values("token")
+        arrival = float(part.arrival_s.iloc[0]) if "arrival_s" in part.columns \
+            else float(part.start_s.iloc[0])
+        ends = part.end_s.to_numpy(dtype=float)
+        ttft, e2e = ends[0] - arrival, ends[-1] - arrival
+        n = len(part)
+        rows.append({"request": request, "arrival_s": arrival, "output_tokens": n,
+                     "ttft_s": ttft, "e2e_s": e2e,
+                     "tpot_s": (e2e - ttft) / (n - 1) if n > 1 else np.nan})
+    return pd.DataFrame(rows)
+
+
+def inter_token_latencies(tokens: pd.DataFrame) -> np.ndarray:
+    """Every gap between consecutive tokens of one request (s)."""
+    frame = tokens if "request" in tokens.columns else tokens.assign(request=0)
+    gaps = [np.diff(part.sort_values("token").end_s.to_numpy(dtype=float))
+            for _, part in frame.groupby("request", sort=True)]
+    return np.concatenate(gaps) if gaps else np.array([])
+
+
+def serving_summary(tokens: pd.DataFrame) -> dict[str, float]:
+    """The columns of :data:`COLUMNS` for one run (NaN where undefined)."""
+    requests = per_request(tokens)
+    out: dict[str, float] = {}
+    series = {"ttft": requests.ttft_s.to_numpy(dtype=float),
+              "tpot": requests.tpot_s.dropna().to_numpy(dtype=float),
+              "itl": inter_token_latencies(tokens),
+              "e2e": requests.e2e_s.to_numpy(dtype=float)}
+    for name, values in series.items():
+        for q in PERCENTILES:
+            out[f"{name}_p{q}_s"] = float(np.percentile(values, q)) if len(values) \
+                else np.nan
+    span = float(tokens.end_s.max() - requests.arrival_s.min()) if len(requests) else 0.0
+    out["throughput_tokens_per_s"] = len(tokens) / span if span > 0 else np.nan
+    return out
