@@ -26,7 +26,7 @@ import yaml
 import testbed
 from testbed.experiments.runner import RunResult
 
-TABLES = ("tokens", "flows", "migrations", "memory", "oom", "decisions", "jobs")
+TABLES = ("tokens", "flows", "migrations", "memory", "oom", "decisions", "jobs", "devices")
 
 
 def run_id(resolved: dict) -> str:

@@ -50,8 +50,8 @@ from testbed.sim.transport import WARM, TransportSpec
 from testbed.sim.network import CapacityReplay, Network
 from testbed.sim.executor import GraphRunner
 from testbed.sim.fast_pass import fast_pass
-from testbed.sim.records import (DecisionEvent, MemorySample, MigrationRecord, OomEvent,
-                                 Records, TokenRecord)
+from testbed.sim.records import (DecisionEvent, DeviceUsage, MemorySample, MigrationRecord,
+                                 OomEvent, Records, TokenRecord)
 from testbed.traces.series import Series
 
 MIGRATION_MODES = ("blocking", "live")
@@ -469,4 +469,7 @@ class Simulation:
         """Generate every token; return the records (``outcome`` says how it ended)."""
         done = self.env.process(self._generate())
         self.env.run(until=done)
+        now = self.env.now
+        self.records.devices.extend(DeviceUsage(name, queue.busy_s, now)
+                                    for name, queue in self.queues.items())
         return self.records

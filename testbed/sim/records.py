@@ -58,6 +58,15 @@ class OomEvent:
 
 
 @dataclass(frozen=True)
+class DeviceUsage:
+    """One device over a whole run: how long its processor was busy (s) within ``run_s``."""
+
+    device: str
+    busy_s: float
+    run_s: float
+
+
+@dataclass(frozen=True)
 class DecisionEvent:
     token: int
     time_s: float
@@ -90,6 +99,7 @@ class Records:
     oom: list[OomEvent] = field(default_factory=list)
     decisions: list[DecisionEvent] = field(default_factory=list)
     jobs: list = field(default_factory=list)           # sim.compute.JobRecord
+    devices: list[DeviceUsage] = field(default_factory=list)
     outcome: str = "ok"
 
     def frames(self) -> dict[str, pd.DataFrame]:
@@ -104,4 +114,5 @@ class Records:
             "oom": _frame(self.oom, OomEvent),
             "decisions": _frame(self.decisions, DecisionEvent),
             "jobs": _frame(self.jobs, JobRecord),
+            "devices": _frame(self.devices, DeviceUsage),
         }
