@@ -260,7 +260,6 @@ class Runner
         return m_t0;
     }
 
-    bool Finished() const { return m_left == 0 && m_started; }
     std::string Error() const { return m_error; }
     double TaskReady(int t) const { return m_task_ready[t]; }
     double TaskStart(int t) const { return m_task_start[t]; }
@@ -412,7 +411,6 @@ class Runner
     void Go()
     {
         m_t0 = Simulator::Now().GetSeconds();
-        m_started = true;
         m_left = static_cast<int>(m_tasks.size()) + static_cast<int>(m_xfer_event.size());
         for (const RateChange& change : m_changes)
             Simulator::Schedule(Seconds(change.at_s), &Runner::SetRate, this, change.device,
@@ -537,7 +535,6 @@ class Runner
     double m_settle_s = 0.1, m_stop_s = 60.0;
     double m_t0 = 0;
     double m_ended_s = -1;
-    bool m_started = false;
     int m_left = 1;
     std::string m_error;
 };
