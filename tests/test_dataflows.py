@@ -133,13 +133,13 @@ def test_engine_with_nothing_contending_equals_the_critical_path(case, costs):
     assert overlapping(sim, records) == 0        # the premise: no flow shares a link
     view = NetworkView(topology, {k: l.capacity_bps for k, l in topology.links.items()})
     for token in records.tokens:
-        graph = sim.graph(placement, sim._step_of(token.token))
+        graph = sim.graph(placement, sim.generation.step_of(token.token))
         expected = critical_path(graph, states(topology), view, messages, queues=costs)
         assert token.latency_s == pytest.approx(expected.total_s, rel=1e-9, abs=1e-12)
         assert token.compute_s == pytest.approx(expected.compute_s, rel=1e-9, abs=1e-12)
         assert token.comm_s == pytest.approx(expected.comm_s, rel=1e-9, abs=1e-12)
     if not costs:   # with no queueing, the plain longest path is the same number
-        graph = sim.graph(placement, sim._step_of(2))
+        graph = sim.graph(placement, sim.generation.step_of(2))
         plain = critical_path(graph, states(topology), view)
         assert records.tokens[1].latency_s == pytest.approx(plain.total_s, rel=1e-9)
 
@@ -353,7 +353,7 @@ def test_with_contention_the_engine_is_slower_than_the_closed_form_never_faster(
     view = NetworkView(topology, {k: l.capacity_bps for k, l in topology.links.items()})
     longer = 0
     for token in records.tokens:
-        closed = critical_path(sim.graph(placement, sim._step_of(token.token)),
+        closed = critical_path(sim.graph(placement, sim.generation.step_of(token.token)),
                                states(topology), view).total_s
         assert token.latency_s >= closed * (1 - 1e-12)
         longer += token.latency_s > closed * (1 + 1e-9)
@@ -442,7 +442,7 @@ def test_link_delays_add_per_message_and_overheads_stretch_under_load(fast):
         sim, records = simulate(topology, model, placement, "layer_pipeline", False,
                                 messages=messages, fast=fast, avail_compute=half)
         assert sim.swept_passes == (len(records.tokens) if fast else 0)
-        return records.tokens[1].latency_s, sim.graph(placement, sim._step_of(2))
+        return records.tokens[1].latency_s, sim.graph(placement, sim.generation.step_of(2))
 
     base, graph = latency(MessageCosts())
     n_messages = graph.totals()["messages"]

@@ -161,7 +161,7 @@ def test_plan_is_the_task_graph_the_engine_ran(dataflow, hosts_blocks, devices, 
     simulation = Simulation(dataclasses.replace(config, record_jobs=True), _slices(devices))
     placement = run.decisions[0][1]
     for token in (1, 2):
-        graph = simulation.graph(placement, simulation._step_of(token))
+        graph = simulation.graph(placement, simulation.generation.step_of(token))
         template = graph.template
         sizes = sorted((template.device[i], template.dst[i], round(graph.size_bytes[i]))
                        for i in range(len(template)) if template.op[i] == "transfer")

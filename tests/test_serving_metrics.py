@@ -52,4 +52,5 @@ def test_a_single_token_has_no_tpot():
     assert got["ttft_p50_s"] == pytest.approx(0.3)
     assert math.isnan(got["tpot_p50_s"]) and math.isnan(got["itl_p99_s"])
     empty = serving_summary(pd.DataFrame(columns=["token", "start_s", "end_s", "latency_s"]))
-    assert all(math.isnan(v) for v in empty.values())
+    assert empty["requests"] == 0 and empty["requests_done"] == 0
+    assert all(math.isnan(v) for k, v in empty.items() if not k.startswith("requests"))

@@ -64,7 +64,7 @@ def test_token_latency_equals_closed_form(model_name, preset, layers):
     states = {name: DeviceState(spec) for name, spec in topology.devices.items()}
     states[topology.controller] = DeviceState(topology.devices[topology.controller])
     for row in records.tokens:
-        work = sim._step_of(row.token)
+        work = sim.generation.step_of(row.token)
         expected = token_delay(placement, work, states, view, topology.controller)
         assert row.latency_s == pytest.approx(expected.total_s, rel=1e-9, abs=0)
         assert row.compute_s == pytest.approx(expected.compute_s, rel=1e-9)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from testbed.cluster.power import idle_power_w
+
 from testbed.cluster.device import DeviceSpec, Profile
 from testbed.errors import ConfigError, bad_value, close_matches
 from testbed.model.dtypes import get_dtype
@@ -76,7 +78,9 @@ def make_device(name: str, model_name: str, **overrides) -> DeviceSpec:
     device = DeviceSpec(name=name, model=model_name, peak_flops=peak_flops,
                         mem_bw_bytes_per_s=mem_bw_bytes_per_s,
                         memory_bytes=figures["memory_gb"] * 1e9,
-                        profiles=device_profiles(model_name))
+                        profiles=device_profiles(model_name),
+                        idle_power_w=idle_power_w(model_name),
+                        active_power_w=figures["typical_power_w"] or None)
     return device.with_overrides(**overrides) if overrides else device
 
 

@@ -47,6 +47,8 @@ class DeviceSpec:
     nic_tx_bps: float | None = None
     nic_rx_bps: float | None = None
     profiles: tuple[Profile, ...] = ()
+    idle_power_w: float | None = None     # power when idle (W); None: unknown
+    active_power_w: float | None = None   # power when busy computing (W); None: unknown
 
     def __post_init__(self):
         for field in ("name", "model"):
@@ -55,7 +57,7 @@ class DeviceSpec:
                 raise bad_value(value, "a non-empty string", field=field)
         for field in ("peak_flops", "mem_bw_bytes_per_s", "memory_bytes"):
             _check_positive(getattr(self, field), field)
-        for field in ("nic_tx_bps", "nic_rx_bps"):
+        for field in ("nic_tx_bps", "nic_rx_bps", "idle_power_w", "active_power_w"):
             if getattr(self, field) is not None:
                 _check_positive(getattr(self, field), field)
         for field in ("eff_flops", "eff_mem"):

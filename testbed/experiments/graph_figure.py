@@ -63,7 +63,7 @@ def graph_at_step(scenario: Scenario, step: int,
         if records.outcome != "ok":
             raise ConfigError(f"the run with partitioner {label!r} did not reach token "
                               f"{step}: {records.outcome}")
-        graph = sim.graph(sim.placement, sim._step_of(step))
+        graph = sim.graph(sim.placement, sim.generation.step_of(step))
     except ConfigError as error:
         raise error.located(scenario.source, field) from None
     return graph, sim.placement, label

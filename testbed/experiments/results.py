@@ -8,6 +8,8 @@ Layout of ``results/<scenario>/<run_id>/``::
     tokens.csv       one row per generated token      flows.csv       one row per transfer
     migrations.csv   one row per migrated block       memory.csv      one row per device sample
     oom.csv          one row per out-of-memory event  decisions.csv   one row per decision
+    devices.csv      one row per device (busy time)   requests.csv    one row per served request
+    batches.csv      one row per iteration of a batch (requests running / waiting)
     latency.png/pdf  per-token latency over the run, per partitioner
 
 ``run_id`` is a hash of the resolved config, so the same scenario and seed always land in
@@ -26,7 +28,9 @@ import yaml
 import testbed
 from testbed.experiments.runner import RunResult
 
-TABLES = ("tokens", "flows", "migrations", "memory", "oom", "decisions", "jobs", "devices")
+TABLES = ("tokens", "flows", "migrations", "memory", "oom", "decisions", "jobs", "devices",
+          "requests", "batches")
+SERVING_TABLES = ("requests", "batches")   # written only when requests were served
 
 
 def run_id(resolved: dict) -> str:
@@ -44,13 +48,13 @@ def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = Tru
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # a re-run into the same folder must not leave our older files beside the new ones
-    for stale in ("jobs.csv", "latency.png", "latency.pdf"):
+    for stale in ("jobs.csv", "requests.csv", "batches.csv", "latency.png", "latency.pdf"):
         (out / stale).unlink(missing_ok=True)
     write_config(out, result.scenario.resolved)
     result.summary.to_csv(out / "summary.csv", index=False)
     for name in TABLES:
         frame = result.tables.get(name)
-        if frame is None or (name == "jobs" and frame.empty):
+        if frame is None or (name in ("jobs",) + SERVING_TABLES and frame.empty):
             continue
         frame.to_csv(out / f"{name}.csv", index=False)
     write_meta(out, name=result.scenario.name, source=result.scenario.source,

@@ -15,6 +15,7 @@ import pandas as pd
 from testbed.errors import ConfigError
 from testbed.experiments.scenario import Scenario, partitioner_label, partitioner_spec
 from testbed.experiments.seeding import component_seed
+from testbed.experiments.energy import device_energy
 from testbed.experiments.summary import summarise
 from testbed.partition import make_partitioner
 from testbed.sim.engine import SimConfig, Simulation
@@ -47,7 +48,8 @@ def sim_config(scenario: Scenario, *, record_jobs: bool = False,
         cache_recovery=scenario.cache_recovery, goodput_factor=scenario.goodput_factor,
         record_jobs=record_jobs,
         dataflow=dataflow if dataflow is not None else scenario.dataflow,
-        messages=scenario.messages, transport=scenario.transport, packets=scenario.packets)
+        messages=scenario.messages, transport=scenario.transport, packets=scenario.packets,
+        requests=scenario.requests, batching=scenario.batching)
 
 
 def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
@@ -77,6 +79,7 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
             frame.insert(0, "partitioner", label)
             per_table.setdefault(name, []).append(frame)
     tables = {name: _concat(frames) for name, frames in per_table.items()}
+    tables["devices"] = device_energy(tables["devices"], scenario.topology)
     summary = summarise(tables, outcomes, scenario)
     summary["sim_wall_s"] = summary.partitioner.map(wall)
     return RunResult(scenario, tables, summary, time.perf_counter() - started, outcomes)

@@ -21,6 +21,9 @@ A scenario is a YAML mapping::
     #   {connections: persistent, initial_window: 10, mss: "1448 B", handshake: true,
     #    idle_restart: "200 ms", warm_up: "64 KiB", rto_min: "200 ms"}
     # network.packets: true adds per-packet effects (store-and-forward, a sender's order)
+    requests: {arrivals: poisson, rate_per_s: 2, count: 50}   # many users (optional;
+    batching: {max_batch: 16, prefill: separate}              #  testbed.experiments.
+    slo: {ttft: "2 s", tpot: "200 ms"}                        #  requests_section)
     quick: {workload: {generate_tokens: 8}}   # overrides applied by --quick
 
 Every error names the file and the field. :func:`load_scenario` returns a
@@ -55,10 +58,14 @@ from testbed.experiments.device_dynamics import DeviceDynamics, parse_devices
 from testbed.experiments.seeding import component_rng
 from testbed.traces.config import trace_from_config
 from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
+from testbed.sim.batching import BatchingSpec
+from testbed.requests import RequestSpec
+from testbed.experiments.requests_section import parse_batching, parse_requests, parse_slo
+from testbed.experiments.serving_metrics import Slo
 
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
             "devices", "network", "workload", "migration", "controller", "partitioners", "quick",
-            "full", "notes", "dataflow", "fidelity", "ns3")
+            "full", "notes", "dataflow", "fidelity", "ns3", "requests", "batching", "slo")
 NETWORK_KEYS = ("goodput_factor", "message_costs", "transport", "packets")
 TRANSPORT_KEYS = ("connections", "initial_window", "mss", "handshake", "idle_restart",
                   "warm_up", "rto_min")
@@ -106,16 +113,15 @@ class Scenario:
     messages: MessageCosts = NO_MESSAGE_COSTS  # per-message overheads
     transport: TransportSpec = WARM            # TCP round trips (off: warm connections)
     packets: bool = False                      # per-packet effects (store-and-forward, order)
+    requests: tuple[RequestSpec, ...] | None = None   # served requests (None: one sequence)
+    batching: BatchingSpec = BatchingSpec()    # how they are batched
+    slo: Slo = Slo()                           # TTFT and TPOT objectives
 
     def dataflow_of(self, entry: str | dict) -> object:
         """The dataflow a partitioner entry runs under (its own, else the scenario's)."""
         if isinstance(entry, dict) and "dataflow" in entry:
             return entry["dataflow"]
         return self.dataflow
-
-    def with_seed(self, seed: int) -> "Scenario":
-        resolved = {**self.resolved, "seed": seed}
-        return dataclasses.replace(self, seed=seed, resolved=resolved)
 
 
 def deep_merge(base: dict, overrides: dict) -> dict:
@@ -230,10 +236,22 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
     packets = network.get("packets", False)
     if not isinstance(packets, bool):
         raise bad_value(packets, "true or false", source=source, field="network.packets")
+    requests = parse_requests(resolved.get("requests"), default_prompt=prompt,
+                              default_output=tokens, model=model, seed=seed_value,
+                              source=source, base_dir=base_dir)
+    if requests is not None and cost.prefill_cost(model, "attn", 1) is None:
+        raise ConfigError(f"serving requests needs a cost preset with a prefill pass; "
+                          f"{cost.name!r} has none (use decode)", source=source, field="cost")
+    entry = resolved.get("requests")
+    if isinstance(entry, dict) and isinstance(entry.get("file"), str) and \
+            not Path(entry["file"]).is_absolute():   # the resolved config runs from anywhere
+        resolved["requests"] = {**entry, "file": str((base_dir / entry["file"]).resolve())}
+    batching = parse_batching(resolved.get("batching"), source=source)
+    slo = parse_slo(resolved.get("slo"), source=source)
     return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
                     preloaded, hosts, tuple(partitioners), resolved, source, dynamics,
                     recovery, None if goodput is None else float(goodput), dataflow, messages,
-                    transport, packets)
+                    transport, packets, requests, batching, slo)
 
 
 def _transport(value: object, source: str) -> TransportSpec:

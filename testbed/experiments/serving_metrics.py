@@ -7,7 +7,10 @@
 - **ITL**, inter-token latency: the gap between consecutive tokens of one request (s);
 - **e2e** latency: from arrival to the last token (s);
 - **throughput**: output tokens per second over the run (from the first arrival to the last
-  token).
+  token);
+- **SLO attainment** and **goodput**: the share of requests, and the requests per second,
+  that finished meeting both a TTFT and a TPOT objective (:class:`Slo`; DistServe's
+  goodput). Requests rejected or unfinished count as missing it.
 
 Percentiles (p50, p90, p99) of TTFT, TPOT and e2e are over requests, of ITL over tokens.
 A tokens table with a ``request`` column holds several requests (and ``arrival_s`` their
@@ -17,12 +20,25 @@ when its first token starts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 PERCENTILES = (50, 90, 99)
 COLUMNS = [f"{m}_p{q}_s" for m in ("ttft", "tpot", "itl", "e2e") for q in PERCENTILES] + \
-    ["throughput_tokens_per_s"]
+    ["throughput_tokens_per_s", "requests", "requests_done", "slo_attainment",
+     "slo_goodput_requests_per_s"]
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Service-level objectives (s): a request meets them if its TTFT and its TPOT are
+    both at most these. Defaults: 2 s to the first token; 200 ms per token after it, about
+    the pace of reading (~250 words/min, ~5 tokens/s)."""
+
+    ttft_s: float = 2.0
+    tpot_s: float = 0.2
 
 
 def per_request(tokens: pd.DataFrame) -> pd.DataFrame:
@@ -53,8 +69,10 @@ def inter_token_latencies(tokens: pd.DataFrame) -> np.ndarray:
     return np.concatenate(gaps) if gaps else np.array([])
 
 
-def serving_summary(tokens: pd.DataFrame) -> dict[str, float]:
-    """The columns of :data:`COLUMNS` for one run (NaN where undefined)."""
+def serving_summary(tokens: pd.DataFrame, slo: Slo = Slo(),
+                    served: pd.DataFrame | None = None) -> dict[str, float]:
+    """The columns of :data:`COLUMNS` for one run (NaN where undefined); ``served`` is the
+    run's requests table when it served requests (one row per request, ``outcome``)."""
     requests = per_request(tokens)
     out: dict[str, float] = {}
     series = {"ttft": requests.ttft_s.to_numpy(dtype=float),
@@ -67,4 +85,16 @@ def serving_summary(tokens: pd.DataFrame) -> dict[str, float]:
                 else np.nan
     span = float(tokens.end_s.max() - requests.arrival_s.min()) if len(requests) else 0.0
     out["throughput_tokens_per_s"] = len(tokens) / span if span > 0 else np.nan
+    if served is not None and len(served):
+        total, done_ids = len(served), set(served.request[served.outcome == "done"])
+        done = requests[requests.request.isin(done_ids)]
+        span = float(served.end_s.max() - served.arrival_s.min()) if len(done) else 0.0
+    else:
+        total, done = len(requests), requests
+    tpot_ok = done.tpot_s.isna() | (done.tpot_s <= slo.tpot_s + 1e-12)
+    meets = int(((done.ttft_s <= slo.ttft_s + 1e-12) & tpot_ok).sum())
+    out["requests"] = total
+    out["requests_done"] = len(done)
+    out["slo_attainment"] = meets / total if total else np.nan
+    out["slo_goodput_requests_per_s"] = meets / span if span > 0 else np.nan
     return out

@@ -1,7 +1,7 @@
 """The per-partitioner summary of a run (one row each), and its printed form.
 
-``mean_latency_s``, ``p50_latency_s`` and ``p95_latency_s`` are over every token, the first
-(prefill) included; the serving metrics (:mod:`testbed.experiments.serving_metrics`: TTFT,
+``mean_latency_s``, ``p50_latency_s`` and ``p95_latency_s`` are over every pass (one per
+token for one sequence; one per iteration of a batch), the first (prefill) included; the serving metrics (:mod:`testbed.experiments.serving_metrics`: TTFT,
 TPOT, ITL and e2e percentiles, throughput) keep the first token apart, and the printed
 table shows those.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from testbed.experiments import serving_metrics
+from testbed.experiments import energy, serving_metrics
 from testbed.units import format_bytes, format_time
 
 SUMMARY_COLUMNS = [
@@ -22,6 +22,7 @@ SUMMARY_COLUMNS = [
     "oom_events",
     "mean_decision_wall_s",
     *serving_metrics.COLUMNS,
+    *energy.COLUMNS,
 ]
 
 
@@ -30,8 +31,14 @@ def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
     """One row per partitioner: latency statistics, time shares, migrations, memory."""
     rows = []
     tokens, flows, memory = tables["tokens"], tables["flows"], tables["memory"]
+    served = tables.get("requests")
+    devices = tables.get("devices")
+    topology = getattr(scenario, "topology", None)
+    slo = getattr(scenario, "slo", None) or serving_metrics.Slo()
     for label, outcome in outcomes.items():
-        t = tokens[tokens.partitioner == label]
+        tok = tokens[tokens.partitioner == label]
+        # one row per pass: a batched pass has a token row per request it served
+        t = tok.drop_duplicates("iteration") if "iteration" in tok.columns else tok
         f = flows[flows.partitioner == label]
         m = memory[memory.partitioner == label]
         workers = m[~m.controller.astype(bool)] if "controller" in m.columns else m
@@ -39,10 +46,18 @@ def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
         total = lat.sum()
         share = (lambda col: float(t[col].sum() / total)) if total > 0 else (lambda col: np.nan)
         decided = t[t.decided]
+        serving = serving_metrics.serving_summary(
+            tok, slo, None if served is None or served.empty
+            else served[served.partitioner == label])
+        if topology is not None and devices is not None:
+            used = energy.energy_summary(devices[devices.partitioner == label], f, topology,
+                                         len(tok), serving["requests"])
+        else:
+            used = dict.fromkeys(energy.COLUMNS, np.nan)
         rows.append({
             "partitioner": label,
             "outcome": outcome,
-            "tokens": len(t),
+            "tokens": len(tok),
             "mean_latency_s": float(lat.mean()) if len(lat) else np.nan,
             "p50_latency_s": float(np.percentile(lat, 50)) if len(lat) else np.nan,
             "p95_latency_s": float(np.percentile(lat, 95)) if len(lat) else np.nan,
@@ -62,7 +77,8 @@ def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
             "oom_events": int((tables["oom"].partitioner == label).sum()),
             "mean_decision_wall_s": float(decided.decision_wall_s.mean()) if len(decided)
             else np.nan,
-            **serving_metrics.serving_summary(t),
+            **serving,
+            **used,
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 

@@ -17,6 +17,12 @@ Candidate moves are evaluated exactly and vectorised over devices with the count
 :mod:`testbed.plan.counts`. Passes over the layers repeat until no move improves the
 objective by more than ``min_gain_s`` or ``max_passes`` is reached (deterministic: no
 wall-clock budget unless ``time_budget_s`` is given).
+
+Energy: with ``energy_weight_s_per_j`` > 0 (seconds of delay one joule is worth), the
+searched placements are ranked by ``decision cost + weight x decision_interval x token
+energy`` (:func:`testbed.plan.energy.token_energy_j`: dynamic compute power, energy per bit
+on every hop, idle power over the token), so a placement that spends fewer joules can win
+over a slightly faster one. The local search itself stays on delay.
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ import time
 
 import numpy as np
 
+from testbed.errors import ConfigError
 from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
 from testbed.partition.single_device import SingleDevice
 from testbed.partition.resource_aware import ResourceAware
 from testbed.plan.counts import CountDelay, CountLayers
-from testbed.plan.delay import decision_cost_s
+from testbed.plan.delay import decision_cost_s, estimate_token_delay_s
+from testbed.plan.energy import token_energy_j
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
 from testbed.units import BITS_PER_BYTE
@@ -45,8 +53,13 @@ class ResourceAwarePlus(Partitioner):
 
     def __init__(self, seed=None, max_passes: int = 20, min_gain_s: float = 1e-9,
                  time_budget_s: float | None = None, start_margin: float = 0.25,
-                 **greedy_options):
+                 energy_weight_s_per_j: float = 0.0, **greedy_options):
         super().__init__(seed)
+        if not energy_weight_s_per_j >= 0:
+            raise ConfigError(f"got {energy_weight_s_per_j!r}; expected a number >= 0 "
+                              "(seconds of delay one joule is worth)",
+                              field="energy_weight_s_per_j", value=energy_weight_s_per_j)
+        self.energy_weight_s_per_j = float(energy_weight_s_per_j)
         self.start_margin = float(start_margin)
         greedy_options.setdefault("keep", "all")
         self.greedy = ResourceAware(seed=seed, migrate="forced", **greedy_options)
@@ -63,17 +76,27 @@ class ResourceAwarePlus(Partitioner):
             pass
         # search from the most promising start first; another start is searched too only
         # if it begins within ``start_margin`` of the best result so far
-        ranked = sorted(((decision_cost_s(obs, p, fast=True), k, p)
+        ranked = sorted(((self._objective(obs, p), k, p)
                          for k, p in enumerate(dict.fromkeys(starts))))
         best, best_cost = None, np.inf
         for initial_cost, _, start in ranked:
             if best is not None and initial_cost > best_cost * (1 + self.start_margin):
                 continue
-            placement = self._search(obs, start)
-            cost = decision_cost_s(obs, placement, fast=True)
-            if cost < best_cost:
-                best, best_cost = placement, cost
+            for placement in (start, self._search(obs, start)) if \
+                    self.energy_weight_s_per_j else (self._search(obs, start),):
+                cost = self._objective(obs, placement)
+                if cost < best_cost:
+                    best, best_cost = placement, cost
         return best
+
+    def _objective(self, obs: Observation, placement: Placement) -> float:
+        """Decision cost (s), plus the weighted energy of the interval's tokens."""
+        cost = decision_cost_s(obs, placement, fast=True)
+        if self.energy_weight_s_per_j:
+            delay = estimate_token_delay_s(obs, placement)
+            cost += self.energy_weight_s_per_j * obs.decision_interval * \
+                token_energy_j(obs, placement, delay)
+        return cost
 
     def _search(self, obs: Observation, start: Placement) -> Placement:
         search = _Search(obs, start)

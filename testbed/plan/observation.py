@@ -55,6 +55,31 @@ class DeviceState:
 
 
 @dataclass(frozen=True)
+class RequestLoad:
+    """A running request as a partitioner sees it (tokens)."""
+
+    request: int
+    prompt_tokens: int
+    output_tokens: int
+    cached: int          # positions in its K/V cache now
+    generated: int       # output tokens so far
+
+
+@dataclass(frozen=True)
+class ServingLoad:
+    """The load when many requests are served: the running batch and the queue."""
+
+    running: tuple[RequestLoad, ...] = ()
+    waiting: int = 0             # requests arrived and not admitted yet
+    waiting_tokens: int = 0      # their prompt tokens
+
+    @property
+    def decoding(self) -> int:
+        """Running requests past their prompt: each adds a K/V row per step."""
+        return sum(1 for r in self.running if r.cached >= r.prompt_tokens)
+
+
+@dataclass(frozen=True)
 class Observation:
     """The state a partitioner decides from (times in s, sizes in bytes)."""
 
@@ -72,6 +97,7 @@ class Observation:
     weights_preloaded: bool = False  # weights sit in every device's local storage
     dataflow: object = None          # the Dataflow the placement will run under (None: default)
     messages: MessageCosts = NO_MESSAGE_COSTS   # per-message overheads
+    load: ServingLoad | None = None  # served requests (None: one sequence)
 
     @property
     def blocks(self) -> tuple[Block, ...]:
@@ -107,6 +133,9 @@ class Observation:
         cost = self.work.cost(kind)
         if ahead <= 1 or kind != "attn":
             return cost.memory_bytes
+        if self.load is not None:     # a batch: a row per decoding request and step
+            row = 2.0 * self.model.head_dim * self.model.bytes_per_kv
+            return cost.memory_bytes + (ahead - 1) * max(1, self.load.decoding) * row
         later = self.cost.step_cost(self.model, kind, self.work.seq_len + ahead - 1,
                                     self.work.generated + ahead - 1)
         return max(cost.memory_bytes, later.memory_bytes)

@@ -44,12 +44,15 @@ from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
 from testbed.plan.network_view import NetworkView
 from testbed.plan.observation import DeviceState, Observation
 from testbed.plan.placement import Placement, PlacementError
-from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
+from testbed.plan.work import DECODE, StepWork, step_work
 from testbed.sim.compute import ComputeQueue
 from testbed.sim.transport import WARM, TransportSpec
 from testbed.sim.network import CapacityReplay, Network
 from testbed.sim.executor import GraphRunner
 from testbed.sim.fast_pass import fast_pass
+from testbed.requests.spec import RequestSpec
+from testbed.sim.batching import BatchingSpec, ContinuousBatching
+from testbed.sim.generation import Generation, PassTiming, SingleSequence
 from testbed.sim.records import (DecisionEvent, DeviceUsage, MemorySample, MigrationRecord,
                                  OomEvent, Records, TokenRecord)
 from testbed.traces.series import Series
@@ -86,6 +89,9 @@ class SimConfig:
     fast_path: bool = True    # sweep passes nothing can contend in (testbed.sim.fast_pass)
     transport: TransportSpec = WARM   # TCP round trips (testbed.sim.transport); off: warm
     packets: bool = False     # per-packet effects in the network (testbed.sim.network)
+    requests: tuple[RequestSpec, ...] | None = None   # served requests (None: one sequence
+                                                      # of prompt_tokens + generate_tokens)
+    batching: BatchingSpec = BatchingSpec()           # how requests are batched
 
     def __post_init__(self):
         if self.migration_mode not in MIGRATION_MODES:
@@ -155,23 +161,14 @@ class Simulation:
         self._runners: dict[int, GraphRunner] = {}   # per template: its event-driven runner
         self._fast_wait: dict[int, int] = {}         # per template: passes before a new sweep
         self.swept_passes = 0                        # passes computed by the fast sweep
+        self._first_work = step_work(config.cost, config.model, DECODE, 1, 0)
+        self.generation: Generation = SingleSequence(
+            config.cost, config.model, config.prompt_tokens, config.generate_tokens) \
+            if config.requests is None else ContinuousBatching(
+                config.cost, config.model, config.requests, config.batching, self.fits,
+                self.records)
 
     # ------------------------------------------------------------------ helpers
-    def _work(self, phase: str, seq_len: int, generated: int) -> StepWork:
-        key = (phase, seq_len, generated)
-        work = self._work_cache.get(key)
-        if work is None:
-            work = step_work(self.cfg.cost, self.cfg.model, phase, seq_len, generated)
-            self._work_cache = {key: work}  # only the current step is reused
-        return work
-
-    def _step_of(self, token: int) -> StepWork:
-        """The forward pass that produces ``token`` (1-based)."""
-        cfg = self.cfg
-        if token == 1 and cfg.cost.prefill_cost(cfg.model, "attn", cfg.prompt_tokens) is not None:
-            return self._work(PREFILL, cfg.prompt_tokens, 0)
-        return self._work(DECODE, cfg.prompt_tokens + token - 1, token - 1)
-
     def observe(self, token: int, work: StepWork) -> Observation:
         """The instantaneous state, as a partitioner sees it."""
         now = self.env.now
@@ -188,7 +185,31 @@ class Simulation:
         return Observation(now, token, work, self.cfg.model, self.cfg.cost, tuple(devices),
                            view, self.controller, self.cfg.controller_hosts_blocks,
                            self.placement, self.cfg.decision_interval,
-                           self.cfg.weights_preloaded, self.dataflow, self.cfg.messages)
+                           self.cfg.weights_preloaded, self.dataflow, self.cfg.messages,
+                           self.generation.load())
+
+    def fits(self, work: StepWork) -> bool:
+        """Whether the memory ``work`` holds fits every device now, under the current
+        placement (before the first, in the total memory of the devices that may host
+        blocks)."""
+        now = self.env.now
+        if self.placement is None:
+            hosts = [n for n in self.queues if self.cfg.controller_hosts_blocks or
+                     n != self.controller]
+            free = sum(self.queues[n].spec.memory_bytes - self._reserved[n] -
+                       self._taken_bytes(n, now) for n in hosts)
+            return self._total_block_bytes(work) <= free
+        held = self.dataflow.template(self.placement, self.controller).bind(work).memory_bytes
+        return all(held.get(name, 0.0) + self._reserved[name] +
+                   self._incoming_bytes.get(name, 0.0) + self._taken_bytes(name, now)
+                   <= queue.spec.memory_bytes for name, queue in self.queues.items())
+
+    def _total_block_bytes(self, work: StepWork) -> float:
+        """Memory every block of the model holds for ``work`` (bytes)."""
+        model = self.cfg.model
+        return model.n_layers * (model.attn_blocks_per_layer * work.attn.memory_bytes +
+                                 model.proj_shards * work.proj.memory_bytes +
+                                 model.ffn_shards * work.ffn.memory_bytes)
 
     def _is_down(self, name: str, t_s: float) -> bool:
         return any(down <= t_s < up for down, up in self.cfg.failures.get(name, ()))
@@ -292,13 +313,7 @@ class Simulation:
 
     # ------------------------------------------------------------------ decisions
     def _decide(self, token: int, work: StepWork) -> tuple[Placement | None, float, str]:
-        if work.phase == PREFILL:
-            # the placement serves the whole generation: decide on the first decode step's
-            # costs (the prefill pass then runs on it; its transient activations may
-            # still exceed a device's memory, which is recorded as out-of-memory)
-            cfg = self.cfg
-            work = step_work(cfg.cost, cfg.model, DECODE, cfg.prompt_tokens + 1, 1)
-        obs = self.observe(token, work)
+        obs = self.observe(token, self.generation.decision_work(work))
         started = time.perf_counter()
         try:
             placement = self.partitioner.decide(obs)
@@ -344,9 +359,7 @@ class Simulation:
         rebuild_start = self.env.now
         if rebuilt and before is not None and self.cfg.cache_recovery == "recompute":
             # re-run the prompt and the tokens so far to refill the K/V caches
-            refill = step_work(self.cfg.cost, self.cfg.model, PREFILL, before.seq_len, 0) \
-                if self.cfg.cost.prefill_cost(self.cfg.model, "attn", 1) is not None else before
-            yield self._pass(self.placement, refill, token)
+            yield self._pass(self.placement, self.generation.refill_work(before), token)
         for block, old, new in rebuilt:
             self.records.migrations.append(MigrationRecord(
                 token, block.id, old, new, recovery[block.id],
@@ -360,7 +373,7 @@ class Simulation:
         pre-loaded everywhere) and, with ``resend``, its cache and activations."""
         sizes = {}
         for block, _, _ in rebuilt:
-            cost = (before or self._step_of(1)).cost(block.kind)
+            cost = (before or self._first_work).cost(block.kind)
             size = 0.0 if self.cfg.weights_preloaded else cost.weight_bytes
             if self.cfg.cache_recovery == "resend" and before is not None:
                 size += cost.kv_bytes + cost.activation_bytes
@@ -402,17 +415,24 @@ class Simulation:
 
     # ------------------------------------------------------------------ token loop
     def _generate(self):
-        cfg, env = self.cfg, self.env
+        cfg, env, generation = self.cfg, self.env, self.generation
         before: StepWork | None = None
-        lm_head_weights = self._step_of(1).lm_head.weight_bytes
-        self._reserved[self.controller] = lm_head_weights
+        self._reserved[self.controller] = self._first_work.lm_head.weight_bytes
         checked_s = -1.0   # failures up to this time have been handled
-        for token in range(1, cfg.generate_tokens + 1):
-            work = self._step_of(token)
+        iteration = 0
+        while True:
+            work = generation.next_pass(env.now)
+            if work is None:
+                break
+            if not isinstance(work, StepWork):   # idle until the next arrival
+                yield env.timeout(max(0.0, work - env.now))
+                continue
+            iteration += 1
+            token = iteration
             start = env.now
             decided, wall, migrations = False, 0.0, 0
             migration_wait = recovery = lost_s = 0.0
-            due = (token - 1) % cfg.decision_interval == 0
+            due = (iteration - 1) % cfg.decision_interval == 0
             while True:
                 lost = frozenset(self._failed_since(checked_s))
                 checked_s = env.now
@@ -430,6 +450,7 @@ class Simulation:
                         wall += spent
                         if target is None and (self.placement is None or lost):
                             self.records.outcome = f"infeasible at token {token}: {why}"
+                            generation.end(env.now)
                             return
                         if target is not None and self.placement is None:
                             self.placement = target  # initial deployment: weights loaded locally
@@ -451,11 +472,13 @@ class Simulation:
                 if not self._failed_since(checked_s):
                     break
                 lost_s += env.now - attempt_start  # a device it used failed: compute it again
-            self.records.tokens.append(TokenRecord(
-                token, work.phase, work.seq_len, start, env.now, env.now - start, compute_s,
-                comm_s, migration_wait, decided, migrations, wall, recovery, lost_s))
+            timing = PassTiming(compute_s, comm_s, migration_wait, decided, migrations, wall,
+                                recovery, lost_s)
+            self.records.tokens.extend(generation.finish(iteration, work, start, env.now,
+                                                         timing))
             self._record_memory(token, work)
             before = work
+        generation.end(env.now)
 
     def _abandon_live(self, token: int, lost: frozenset[str]) -> None:
         """A failure during a live migration: the old placement stays the reference."""

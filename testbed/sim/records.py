@@ -27,6 +27,46 @@ class TokenRecord:
 
 
 @dataclass(frozen=True)
+class RequestTokenRecord(TokenRecord):
+    """A token of one of several served requests. ``token`` counts within the request;
+    ``start_s``/``end_s`` are those of the iteration (the batched pass) that produced it,
+    whose timing columns it shares with the rest of the batch."""
+
+    request: int = 0
+    arrival_s: float = 0.0     # when the request arrived
+    iteration: int = 0         # the pass (also the ``token`` of the other tables)
+    batch_size: int = 1        # requests in that pass
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One served request (s): ``outcome`` is ``done``, ``rejected`` (its K/V cache can
+    never fit) or ``unfinished`` (still in the system when the run ended)."""
+
+    request: int
+    arrival_s: float
+    prompt_tokens: int
+    output_tokens: int
+    admitted_s: float          # NaN if never admitted
+    first_token_s: float       # NaN if no token
+    end_s: float               # its last token, NaN if not done
+    generated: int
+    outcome: str
+
+
+@dataclass(frozen=True)
+class BatchSample:
+    """The serving state at the end of one iteration: requests running (admitted) and
+    waiting (arrived, not admitted), positions computed by the pass."""
+
+    iteration: int
+    time_s: float
+    running: int
+    waiting: int
+    positions: int
+
+
+@dataclass(frozen=True)
 class MigrationRecord:
     token: int                 # decided before this token
     block: str
@@ -100,14 +140,17 @@ class Records:
     decisions: list[DecisionEvent] = field(default_factory=list)
     jobs: list = field(default_factory=list)           # sim.compute.JobRecord
     devices: list[DeviceUsage] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
+    batches: list[BatchSample] = field(default_factory=list)
     outcome: str = "ok"
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every table as a DataFrame (empty tables keep their columns)."""
         from testbed.sim.compute import JobRecord
         from testbed.sim.network import FlowRecord
+        token_cls = type(self.tokens[0]) if self.tokens else TokenRecord
         return {
-            "tokens": _frame(self.tokens, TokenRecord),
+            "tokens": _frame(self.tokens, token_cls),
             "flows": _frame(self.flows, FlowRecord),
             "migrations": _frame(self.migrations, MigrationRecord),
             "memory": _frame(self.memory, MemorySample),
@@ -115,4 +158,6 @@ class Records:
             "decisions": _frame(self.decisions, DecisionEvent),
             "jobs": _frame(self.jobs, JobRecord),
             "devices": _frame(self.devices, DeviceUsage),
+            "requests": _frame(self.requests, RequestRecord),
+            "batches": _frame(self.batches, BatchSample),
         }
