@@ -41,7 +41,8 @@ from testbed.experiments.results import run_id as hash_run
 from testbed.experiments.scenario import deep_merge, with_setting
 
 SWEEP_KEYS = ("grid", "seeds")
-MERGED_TABLES = ("summary", "tokens", "migrations", "memory", "oom", "decisions")
+MERGED_TABLES = ("summary", "tokens", "migrations", "memory", "oom", "decisions", "devices",
+                 "requests", "batches")
 
 
 @dataclass(frozen=True)

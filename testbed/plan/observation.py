@@ -71,12 +71,9 @@ class ServingLoad:
 
     running: tuple[RequestLoad, ...] = ()
     waiting: int = 0             # requests arrived and not admitted yet
-    waiting_tokens: int = 0      # their prompt tokens
-
-    @property
-    def decoding(self) -> int:
-        """Running requests past their prompt: each adds a K/V row per step."""
-        return sum(1 for r in self.running if r.cached >= r.prompt_tokens)
+    waiting_tokens: int = 0      # positions they will read when admitted (prompts)
+    batch_starts: tuple[int, ...] = ()   # positions cached by each request of the batch
+                                         # decided on (its decode items' ``start``)
 
 
 @dataclass(frozen=True)
@@ -127,18 +124,27 @@ class Observation:
 
     def memory_bytes(self, block: Block | str, tokens_ahead: int | None = None) -> float:
         """Memory the block will hold ``tokens_ahead`` tokens from now (default: the end of
-        the decision interval), K/V growth included (bytes)."""
+        the decision interval), K/V growth included (bytes); with served requests, the
+        growth of every request in the batch."""
         kind = block if isinstance(block, str) else block.kind
         ahead = self.decision_interval if tokens_ahead is None else tokens_ahead
         cost = self.work.cost(kind)
         if ahead <= 1 or kind != "attn":
             return cost.memory_bytes
-        if self.load is not None:     # a batch: a row per decoding request and step
-            row = 2.0 * self.model.head_dim * self.model.bytes_per_kv
-            return cost.memory_bytes + (ahead - 1) * max(1, self.load.decoding) * row
-        later = self.cost.step_cost(self.model, kind, self.work.seq_len + ahead - 1,
-                                    self.work.generated + ahead - 1)
+        if self.load is not None and self.load.batch_starts:
+            later = self._batch_later(ahead)    # every request of the batch further on
+        else:
+            later = self.cost.step_cost(self.model, kind, self.work.seq_len + ahead - 1,
+                                        self.work.generated + ahead - 1)
         return max(cost.memory_bytes, later.memory_bytes)
+
+    def _batch_later(self, ahead: int) -> BlockCost:
+        cache = self.__dict__.setdefault("_later", {})
+        if ahead not in cache:
+            from testbed.plan.batch import PassItem, batch_work
+            cache[ahead] = batch_work(self.cost, self.model, [
+                PassItem(start + ahead - 1) for start in self.load.batch_starts]).attn
+        return cache[ahead]
 
     @cached_property
     def flow(self):

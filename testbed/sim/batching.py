@@ -2,17 +2,28 @@
 
 Requests arrive over time (:class:`RequestSpec`). Arrived requests wait in a FIFO queue;
 before every pass the scheduler admits from its head while the batch has room
-(``max_batch``) and memory allows: a request is admitted only if the K/V caches of every
-running request and its own, at their final lengths (prompt + output), fit every device
-under the current placement (a reservation, as Orca's scheduler makes), so a request's
-cache never overflows later. A request whose cache cannot fit even alone is ``rejected``
-(recorded, never silently dropped).
+(``max_batch``) and memory allows: a request is admitted only if the pass it would join
+(every running request's K/V cache, its own, and the pass's activations) fits every
+device under the current placement; a prefill that does not fit is cut down (shorter
+chunks, fewer prompts per pass: the token budget follows memory, as vLLM sizes
+``max_num_batched_tokens`` to it). Caches grow; when the next pass would no longer fit,
+the most recently admitted request is preempted, as vLLM does by recomputation: its cache
+is dropped, it goes back to the head of the queue, and when readmitted it reads its prompt
+and the tokens it had generated again (a prefill) before it decodes on. When nothing runs
+and the request at the head does not fit the current placement, it is admitted if the
+devices' memory could hold it under another, and the placement is re-decided at once; a
+request that cannot fit even then is ``rejected`` (recorded, never silently dropped). A
+lone request whose pass does not fit runs anyway, and the overflow is recorded as
+out-of-memory, as for a single sequence.
 
 Each pass serves the whole batch (:func:`testbed.plan.batch.batch_work`): running requests
-decode one token each; new requests read their prompts either in a pass of their own
-(``prefill: separate``, vLLM's default scheduling: prefills first, decodes wait) or in
-chunks riding along with the decodes (``prefill: chunked``, as Sarathi-Serve: at most
-``chunk_tokens`` positions per pass, decodes first). A request's first token comes out of
+decode one token each; new requests read their prompts either in passes of their own
+(``prefill: separate``, vLLM's default scheduling: prefills first, decodes wait; whole
+prompts up to ``chunk_tokens`` positions per pass) or in chunks riding along with the
+decodes (``prefill: chunked``, as Sarathi-Serve: at most ``chunk_tokens`` positions per
+pass, decodes first). The partitioner decides on the next decode step of the running
+requests and the head of the queue (the observation's ``load``); like a single
+sequence's, its memory view covers the growth until the next decision. A request's first token comes out of
 the pass that reads the end of its prompt; it leaves when it has its output tokens.
 """
 
@@ -36,8 +47,9 @@ PREFILL_MODES = ("separate", "chunked")
 
 @dataclass(frozen=True)
 class BatchingSpec:
-    """``max_batch`` requests at most in a pass; ``prefill`` ``separate`` or ``chunked``
-    (``chunk_tokens``: positions per pass, decodes included)."""
+    """``max_batch`` requests at most running; ``prefill`` ``separate`` or ``chunked``;
+    ``chunk_tokens``: positions a pass computes at most (vLLM's
+    ``max_num_batched_tokens``; a prompt longer than it runs whole in a separate pass)."""
 
     max_batch: int = 16
     prefill: str = "separate"
@@ -51,22 +63,30 @@ class BatchingSpec:
 
 
 class _Active:
-    __slots__ = ("spec", "admitted_s", "cached", "generated", "first_token_s")
+    """A request in the system and its progress (positions, tokens)."""
 
-    def __init__(self, spec: RequestSpec, admitted_s: float):
+    __slots__ = ("spec", "admitted_s", "cached", "target", "generated", "first_token_s",
+                 "preemptions")
+
+    def __init__(self, spec: RequestSpec):
         self.spec = spec
-        self.admitted_s = admitted_s
-        self.cached = 0          # positions in its K/V cache
-        self.generated = 0       # output tokens so far
+        self.admitted_s = math.nan
+        self.cached = 0                      # positions in its K/V cache
+        self.target = spec.prompt_tokens     # positions to read before it decodes
+        self.generated = 0                   # output tokens so far
         self.first_token_s = math.nan
+        self.preemptions = 0
 
     @property
     def prefilling(self) -> bool:
-        return self.cached < self.spec.prompt_tokens
+        return self.cached < self.target
 
-    def final_item(self) -> PassItem:
-        """Its last decode step: what its cache holds at the end (the reservation)."""
-        return PassItem(self.spec.prompt_tokens + self.spec.output_tokens - 1)
+    def next_item(self, budget: int | None = None) -> PassItem:
+        """Its part of the next pass (a prefill of at most ``budget`` positions)."""
+        if not self.prefilling:
+            return PassItem(self.cached)
+        length = self.target - self.cached
+        return PassItem(self.cached, length if budget is None else min(length, budget), True)
 
 
 class ContinuousBatching(Generation):
@@ -82,53 +102,103 @@ class ContinuousBatching(Generation):
         self.fits = fits
         self.records = records
         self._arrivals = deque(sorted(requests, key=lambda r: (r.arrival_s, r.request)))
-        self.waiting: deque[RequestSpec] = deque()
+        self.waiting: deque[_Active] = deque()
         self.running: list[_Active] = []
         self._batch: list[tuple[_Active, PassItem]] = []
 
     # ------------------------------------------------------------------ scheduling
     def next_pass(self, now_s: float) -> StepWork | float | None:
         while self._arrivals and self._arrivals[0].arrival_s <= now_s:
-            self.waiting.append(self._arrivals.popleft())
-        self._admit(now_s)
-        self._batch = self._compose()
+            self.waiting.append(_Active(self._arrivals.popleft()))
+        batch = self._fitting(self.running)
+        while batch is None and len(self.running) > 1:
+            self._preempt(self.running.pop())
+            batch = self._fitting(self.running)
+        if batch is None:      # a lone request that does not fit: run it, record the OOM
+            batch = self._compose(self.running)
+        self._batch = self._admit(now_s, batch)
         if self._batch:
-            return batch_work(self.cost, self.model, [item for _, item in self._batch])
+            return self._work(self._batch)
         if self._arrivals:
             return self._arrivals[0].arrival_s
         return None
 
-    def _admit(self, now_s: float) -> None:
+    def _work(self, batch: list[tuple[_Active, PassItem]]) -> StepWork:
+        return batch_work(self.cost, self.model, [item for _, item in batch])
+
+    def _fitting(self, active: list[_Active], anywhere: bool = False):
+        """The next pass of ``active`` if it fits the cluster's memory, its prefill cut
+        down until it does if need be (chunked: shorter chunks; separate: fewer prompts);
+        None if even the smallest pass does not fit."""
+        budget = self.spec.chunk_tokens
+        while True:
+            batch = self._compose(active, budget)
+            if not batch or self.fits(self._work(batch), anywhere=anywhere):
+                return batch
+            prefill = sum(item.length for _, item in batch if item.prefill)
+            if prefill <= 1 or (self.spec.prefill == "separate" and
+                                sum(item.prefill for _, item in batch) <= 1):
+                return None
+            budget = len(batch) - sum(item.prefill for _, item in batch) + prefill // 2 \
+                if self.spec.prefill == "chunked" else prefill - 1
+
+    def _preempt(self, victim: _Active) -> None:
+        """Drop ``victim``'s cache to free memory; it reads its prompt and the tokens it
+        generated again when readmitted (vLLM's recompute preemption)."""
+        victim.target = victim.spec.prompt_tokens + victim.generated
+        victim.cached = 0
+        victim.preemptions += 1
+        self.waiting.appendleft(victim)
+
+    def _admit(self, now_s: float, batch):
+        """Admit from the head of the queue while the pass with it fits; the pass."""
         while self.waiting and len(self.running) < self.spec.max_batch:
-            candidate = _Active(self.waiting[0], now_s)
-            if self._fits(self.running + [candidate]):
-                self.waiting.popleft()
-                self.running.append(candidate)
-            elif not self.running and not self._fits([candidate]):
-                self.waiting.popleft()
-                self._record(candidate, "rejected", admitted=False)
-            else:
-                return   # first come, first served: the head waits for memory
+            candidate = self.waiting[0]
+            grown = self._fitting(self.running + [candidate])
+            if grown is None and self.running:
+                break    # first come, first served: the head waits for memory
+            if grown is None:
+                if self._fitting([candidate], anywhere=True) is None:
+                    self.waiting.popleft()
+                    self._record(candidate, "rejected", admitted=False)
+                    continue
+                # nothing runs and it does not fit this placement, but the cluster could
+                # hold it under another: admit it and have the placement re-decided
+                self.redecide = True
+                grown = self._compose([candidate])
+            self.waiting.popleft()
+            if math.isnan(candidate.admitted_s):
+                candidate.admitted_s = now_s
+            self.running.append(candidate)
+            batch = grown
+        return batch
 
-    def _fits(self, active: list[_Active]) -> bool:
-        return self.fits(batch_work(self.cost, self.model, [a.final_item() for a in active]))
-
-    def _compose(self) -> list[tuple[_Active, PassItem]]:
-        decoding = [a for a in self.running if not a.prefilling]
-        prefilling = [a for a in self.running if a.prefilling]
+    def _compose(self, active: list[_Active],
+                 budget: int | None = None) -> list[tuple[_Active, PassItem]]:
+        """The pass of ``active``: at most ``budget`` positions (default ``chunk_tokens``;
+        the first prompt of a separate prefill runs whole)."""
+        budget = self.spec.chunk_tokens if budget is None else budget
+        decoding = [a for a in active if not a.prefilling]
+        prefilling = [a for a in active if a.prefilling]
         if self.spec.prefill == "separate":
-            if prefilling:
-                return [(a, PassItem(a.cached, a.spec.prompt_tokens - a.cached, True))
-                        for a in prefilling]
-            return [(a, PassItem(a.cached)) for a in decoding]
-        batch = [(a, PassItem(a.cached)) for a in decoding]
-        budget = self.spec.chunk_tokens - len(batch)   # decodes first
+            if not prefilling:
+                return [(a, a.next_item()) for a in decoding]
+            batch = []
+            for a in prefilling:      # whole prompts, within the budget (the first always)
+                item = a.next_item()
+                if batch and item.length > budget:
+                    break
+                batch.append((a, item))
+                budget -= item.length
+            return batch
+        batch = [(a, a.next_item()) for a in decoding]
+        budget -= len(batch)   # decodes first
         for a in prefilling:
             if budget <= 0:
                 break
-            length = min(budget, a.spec.prompt_tokens - a.cached)
-            batch.append((a, PassItem(a.cached, length, True)))
-            budget -= length
+            item = a.next_item(budget)
+            batch.append((a, item))
+            budget -= item.length
         return batch
 
     # ------------------------------------------------------------------ accounting
@@ -159,13 +229,17 @@ class ContinuousBatching(Generation):
         return out
 
     def decision_work(self, work: StepWork) -> StepWork:
-        """Decide on the batch as it will decode: every running request one position
-        further (a placement serves the whole generation; prefill activations are
-        transient)."""
-        if work.phase == "decode":
-            return work
-        items = [PassItem(max(a.cached, a.spec.prompt_tokens)) for a in self.running]
-        return batch_work(self.cost, self.model, items)
+        """Decide on the next decode step of the batch the scheduler wants: the running
+        requests and those waiting at the head of the queue (up to ``max_batch``), each
+        one position further (for one request: the single sequence's own decision)."""
+        starts = self._wanted_starts()
+        return batch_work(self.cost, self.model, [PassItem(s) for s in starts]) \
+            if starts else work
+
+    def _wanted_starts(self) -> tuple[int, ...]:
+        room = max(0, self.spec.max_batch - len(self.running))
+        wanted = self.running + list(self.waiting)[:room]
+        return tuple(max(a.cached, a.target) for a in wanted)
 
     def refill_work(self, before: StepWork) -> StepWork:
         """A prefill over every running request's cached positions."""
@@ -176,13 +250,14 @@ class ContinuousBatching(Generation):
         return ServingLoad(tuple(RequestLoad(a.spec.request, a.spec.prompt_tokens,
                                              a.spec.output_tokens, a.cached, a.generated)
                                  for a in self.running),
-                           len(self.waiting), sum(r.prompt_tokens for r in self.waiting))
+                           len(self.waiting), sum(a.target for a in self.waiting),
+                           self._wanted_starts())
 
     def end(self, now_s: float) -> None:
         for active in self.running:
             self._record(active, "unfinished")
-        for spec in list(self.waiting) + list(self._arrivals):
-            self._record(_Active(spec, math.nan), "unfinished", admitted=False)
+        for active in list(self.waiting) + [_Active(r) for r in self._arrivals]:
+            self._record(active, "unfinished", admitted=not math.isnan(active.admitted_s))
         self.running, self.waiting, self._arrivals = [], deque(), deque()
 
     def _record(self, active: _Active, outcome: str, *, admitted: bool = True,
@@ -191,4 +266,4 @@ class ContinuousBatching(Generation):
         self.records.requests.append(RequestRecord(
             spec.request, spec.arrival_s, spec.prompt_tokens, spec.output_tokens,
             active.admitted_s if admitted else math.nan, active.first_token_s, end_s,
-            active.generated, outcome))
+            active.generated, outcome, active.preemptions))

@@ -54,7 +54,7 @@ from testbed.requests.spec import RequestSpec
 from testbed.sim.batching import BatchingSpec, ContinuousBatching
 from testbed.sim.generation import Generation, PassTiming, SingleSequence
 from testbed.sim.records import (DecisionEvent, DeviceUsage, MemorySample, MigrationRecord,
-                                 OomEvent, Records, TokenRecord)
+                                 OomEvent, Records)
 from testbed.traces.series import Series
 
 MIGRATION_MODES = ("blocking", "live")
@@ -188,12 +188,12 @@ class Simulation:
                            self.cfg.weights_preloaded, self.dataflow, self.cfg.messages,
                            self.generation.load())
 
-    def fits(self, work: StepWork) -> bool:
+    def fits(self, work: StepWork, anywhere: bool = False) -> bool:
         """Whether the memory ``work`` holds fits every device now, under the current
-        placement (before the first, in the total memory of the devices that may host
-        blocks)."""
+        placement (before the first, or ``anywhere``: in the total memory of the devices
+        that may host blocks)."""
         now = self.env.now
-        if self.placement is None:
+        if self.placement is None or anywhere:
             hosts = [n for n in self.queues if self.cfg.controller_hosts_blocks or
                      n != self.controller]
             free = sum(self.queues[n].spec.memory_bytes - self._reserved[n] -
@@ -432,7 +432,8 @@ class Simulation:
             start = env.now
             decided, wall, migrations = False, 0.0, 0
             migration_wait = recovery = lost_s = 0.0
-            due = (iteration - 1) % cfg.decision_interval == 0
+            due = (iteration - 1) % cfg.decision_interval == 0 or generation.redecide
+            generation.redecide = False
             while True:
                 lost = frozenset(self._failed_since(checked_s))
                 checked_s = env.now

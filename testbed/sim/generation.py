@@ -21,8 +21,10 @@ from testbed.plan.observation import ServingLoad
 from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
 from testbed.sim.records import TokenRecord
 
-Fits = Callable[[StepWork], bool]
-"""Whether the memory ``StepWork`` holds fits the cluster now (the engine's check)."""
+Fits = Callable[..., bool]
+"""``fits(work, anywhere=False)``: whether the memory ``work`` holds fits every device now
+under the current placement (``anywhere``: in the devices' total memory, under some
+placement); the engine's check."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class PassTiming:
 
 class Generation(abc.ABC):
     """The workload side of the token loop."""
+
+    redecide = False   # set when the next pass needs a decision whatever the interval
 
     def __init__(self, cost: CostModel, model: ModelSpec):
         self.cost = cost

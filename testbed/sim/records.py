@@ -52,6 +52,7 @@ class RequestRecord:
     end_s: float               # its last token, NaN if not done
     generated: int
     outcome: str
+    preemptions: int = 0       # times its cache was dropped to free memory (recomputed)
 
 
 @dataclass(frozen=True)
