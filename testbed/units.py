@@ -18,7 +18,8 @@ from testbed.errors import ConfigError
 
 __all__ = [
     "UnitError", "parse_time", "parse_length", "parse_bytes", "parse_bitrate", "parse_byterate",
-    "parse_flops", "parse_flop_rate", "parse_fraction", "format_time", "format_bytes",
+    "parse_flops", "parse_flop_rate", "parse_fraction", "parse_power", "format_time",
+    "format_bytes",
     "format_bitrate", "format_flop_rate", "BITS_PER_BYTE", "rate_unit_factor",
     "time_unit_factor",
 ]
@@ -59,15 +60,16 @@ def _build_tables() -> dict[str, dict[str, float]]:
         for spelling in ("FLOP/s", "flop/s", "FLOPS", "FLOPs/s", "flops/s"):
             flop_rate[f"{p}{spelling}"] = f
     length = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "km": 1e3}
+    power = {"W": 1.0, "mW": 1e-3, "kW": 1e3}
     return {"time": time, "size": size, "rate": rate, "flops": flops, "flop_rate": flop_rate,
-            "length": length}
+            "length": length, "power": power}
 
 
 _TABLES = _build_tables()
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
 _EXAMPLES = {"time": "'5 ms', '2 s'", "length": "'5 m', '30 cm'", "size": "'8 GiB', '512 MB', '10 Mbit'",
              "rate": "'10 Mbit/s', '1.5 Gbps', '100 MB/s'", "flops": "'3 GFLOP'",
-             "flop_rate": "'2 TFLOP/s', '500 GFLOPS'"}
+             "flop_rate": "'2 TFLOP/s', '500 GFLOPS'", "power": "'7 W', '500 mW'"}
 
 
 def _parse(value: object, dimension: str, require_unit: bool) -> float:
@@ -137,6 +139,11 @@ def parse_flops(value: object, *, require_unit: bool = True) -> float:
 def parse_flop_rate(value: object, *, require_unit: bool = True) -> float:
     """Compute rate in FLOP/s from e.g. ``"2 TFLOP/s"`` or ``"500 GFLOPS"``."""
     return _parse(value, "flop_rate", require_unit)
+
+
+def parse_power(value: object, *, require_unit: bool = True) -> float:
+    """Power in watts from e.g. ``"7 W"`` or ``"500 mW"``."""
+    return _parse(value, "power", require_unit)
 
 
 def parse_fraction(value: object) -> float:

@@ -1,7 +1,8 @@
 """Devices as written in config files: a catalog type with overrides, or inline figures.
 
 ``{name: jetson, device: jetson-orin-nano-8gb, memory: "4 GiB", eff_mem: 0.6}`` takes the
-catalog figures and overrides some; ``{name: e3, device: {peak_flops: "50 GFLOP/s",
+catalog figures and overrides some (also ``idle_power`` and ``active_power``, e.g. "5 W",
+for the energy model); ``{name: e3, device: {peak_flops: "50 GFLOP/s",
 mem_bw: "20 GB/s", memory: "4 GiB"}}`` describes a custom device. Quantities need units.
 """
 
@@ -11,7 +12,8 @@ from testbed.cluster import config_values as cv
 from testbed.cluster.catalog import make_device
 from testbed.cluster.device import DeviceSpec
 from testbed.errors import ConfigError
-from testbed.units import parse_bitrate, parse_byterate, parse_bytes, parse_flop_rate
+from testbed.units import (parse_bitrate, parse_byterate, parse_bytes, parse_flop_rate,
+                           parse_power)
 
 # config key -> (DeviceSpec field, parser, what it is)
 QUANTITIES = {
@@ -20,6 +22,8 @@ QUANTITIES = {
     "mem_bw": ("mem_bw_bytes_per_s", parse_byterate, "memory bandwidth"),
     "nic_tx": ("nic_tx_bps", parse_bitrate, "bit rate"),
     "nic_rx": ("nic_rx_bps", parse_bitrate, "bit rate"),
+    "idle_power": ("idle_power_w", parse_power, "power"),
+    "active_power": ("active_power_w", parse_power, "power"),
 }
 FRACTIONS = ("eff_flops", "eff_mem")
 DEVICE_KEYS = (*QUANTITIES, *FRACTIONS)

@@ -19,8 +19,8 @@ objective by more than ``min_gain_s`` or ``max_passes`` is reached (deterministi
 wall-clock budget unless ``time_budget_s`` is given).
 
 Energy: with ``energy_weight_s_per_j`` > 0 (seconds of delay one joule is worth), the
-searched placements are ranked by ``decision cost + weight x decision_interval x token
-energy`` (:func:`testbed.plan.energy.token_energy_j`: dynamic compute power, energy per bit
+starts (plus the whole model on each device that holds it) and the placements searched
+from them are ranked by ``decision cost + weight x decision_interval x token energy`` (:func:`testbed.plan.energy.token_energy_j`: dynamic compute power, energy per bit
 on every hop, idle power over the token), so a placement that spends fewer joules can win
 over a slightly faster one. The local search itself stays on delay.
 """
@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from testbed.errors import ConfigError
-from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
+from testbed.partition.base import PARTITIONERS, Infeasible, MemoryBook, Partitioner
 from testbed.partition.single_device import SingleDevice
 from testbed.partition.resource_aware import ResourceAware
 from testbed.plan.counts import CountDelay, CountLayers
@@ -74,6 +74,8 @@ class ResourceAwarePlus(Partitioner):
             starts.append(SingleDevice(seed=0).decide(obs))
         except Infeasible:
             pass
+        if self.energy_weight_s_per_j:   # the frugal devices too: the whole model on each
+            starts.extend(_whole_model_placements(obs))
         # search from the most promising start first; another start is searched too only
         # if it begins within ``start_margin`` of the best result so far
         ranked = sorted(((self._objective(obs, p), k, p)
@@ -120,6 +122,14 @@ class ResourceAwarePlus(Partitioner):
             if not dirty or (deadline is not None and time.perf_counter() > deadline):
                 break
         return search.placement()
+
+
+def _whole_model_placements(obs: Observation) -> list[Placement]:
+    """The whole model on each device that can hold it."""
+    book = MemoryBook(obs)
+    need = book.total_need()
+    n = len(obs.blocks)
+    return [Placement(obs.model, [d] * n) for d in obs.candidates if book.free[d] >= need]
 
 
 def _still_fits(obs: Observation, placement: Placement) -> bool:

@@ -12,8 +12,11 @@ sequence. A batch of one item is the single sequence's own work, unchanged.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
+
+import numpy as np
 
 from testbed.model.cost import BlockCost, CostModel
 from testbed.model.spec import ModelSpec
@@ -74,12 +77,30 @@ def combine(costs: Sequence[BlockCost]) -> BlockCost:
     activations and output summed (bytes, FLOP)."""
     if len(costs) == 1:
         return costs[0]
-    shared = max(min(c.bytes_read, c.weight_bytes) for c in costs)
-    total = {f: sum(getattr(c, f) for c in costs) for f in _FIELDS}
-    total["weight_bytes"] = max(c.weight_bytes for c in costs)
-    total["bytes_read"] = shared + sum(c.bytes_read - min(c.bytes_read, c.weight_bytes)
-                                       for c in costs)
-    return BlockCost(**total)
+    return _combined(np.array([[getattr(c, f) for f in _FIELDS] for c in costs])[:, None, :])[0]
+
+
+def _combined(parts: np.ndarray) -> list[BlockCost]:
+    """``parts[request, kind, field]`` summed over requests, weights counted once."""
+    total = parts.sum(axis=0)
+    weights, read = parts[:, :, _WEIGHT], parts[:, :, _READ]
+    shared = np.minimum(read, weights)
+    total[:, _READ] = shared.max(axis=0) + (read - shared).sum(axis=0)
+    total[:, _WEIGHT] = weights.max(axis=0)
+    return [BlockCost(*map(float, row)) for row in total]
+
+
+_WEIGHT, _READ = _FIELDS.index("weight_bytes"), _FIELDS.index("bytes_read")
+_PARTS = ("attn", "proj", "ffn", "attn.qkv", "attn.core", "lm_head")
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _item(cost: CostModel, model: ModelSpec, item: PassItem) -> tuple[StepWork, np.ndarray,
+                                                                      np.ndarray]:
+    """An item's work, its costs as ``[kind, field]`` and its ``(input, output) bytes``."""
+    work = item_work(cost, model, item)
+    table = np.array([[getattr(work.cost(k), f) for f in _FIELDS] for k in _PARTS])
+    return work, table, np.array([work.input_bytes, work.output_bytes])
 
 
 def batch_work(cost: CostModel, model: ModelSpec, items: Sequence[PassItem]) -> StepWork:
@@ -91,19 +112,18 @@ def batch_work(cost: CostModel, model: ModelSpec, items: Sequence[PassItem]) -> 
     """
     if not items:
         raise ValueError("a pass needs at least one request")
-    works = [item_work(cost, model, item) for item in items]
-    if len(works) == 1:
-        return works[0]
-    phases = {w.phase for w in works}
+    if len(items) == 1:
+        return _item(cost, model, items[0])[0]
+    entries = [_item(cost, model, item) for item in items]
+    parts = _combined(np.stack([e[1] for e in entries]))
+    input_bytes, output_bytes = np.sum([e[2] for e in entries], axis=0)
+    phases = {PREFILL if item.prefill else DECODE for item in items}
+    first = entries[0][0]
     return StepWork(
         phases.pop() if len(phases) == 1 else MIXED,
-        seq_len=sum(w.seq_len for w in works), generated=0,
-        attn=combine([w.attn for w in works]), proj=combine([w.proj for w in works]),
-        ffn=combine([w.ffn for w in works]),
-        input_bytes=sum(w.input_bytes for w in works),
-        output_bytes=sum(w.output_bytes for w in works),
-        lm_head=combine([w.lm_head for w in works]),
-        attn_qkv=combine([w.attn_qkv for w in works]),
-        attn_core=combine([w.attn_core for w in works]),
-        positions=sum(w.positions for w in works),
-        bytes_per_activation=works[0].bytes_per_activation)
+        seq_len=sum(item.seq_len for item in items), generated=0,
+        attn=parts[0], proj=parts[1], ffn=parts[2],
+        input_bytes=float(input_bytes), output_bytes=float(output_bytes),
+        lm_head=parts[5], attn_qkv=parts[3], attn_core=parts[4],
+        positions=sum(e[0].positions for e in entries),
+        bytes_per_activation=first.bytes_per_activation)

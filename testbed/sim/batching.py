@@ -3,10 +3,10 @@
 Requests arrive over time (:class:`RequestSpec`). Arrived requests wait in a FIFO queue;
 before every pass the scheduler admits from its head while the batch has room
 (``max_batch``) and memory allows: a request is admitted only if the pass it would join
-(every running request's K/V cache, its own, and the pass's activations) fits every
-device under the current placement; a prefill that does not fit is cut down (shorter
-chunks, fewer prompts per pass: the token budget follows memory, as vLLM sizes
-``max_num_batched_tokens`` to it). Caches grow; when the next pass would no longer fit,
+(every running request's K/V cache, its own, and the pass's activations) and the decode
+step after its prompt fit every device under the current placement; a prefill that does not fit is cut down (fewer
+prompts per pass, then shorter chunks, also in ``separate`` mode: the token budget follows
+memory, as vLLM sizes ``max_num_batched_tokens`` to it). Caches grow; when the next pass would no longer fit,
 the most recently admitted request is preempted, as vLLM does by recomputation: its cache
 is dropped, it goes back to the head of the queue, and when readmitted it reads its prompt
 and the tokens it had generated again (a prefill) before it decodes on. When nothing runs
@@ -128,19 +128,21 @@ class ContinuousBatching(Generation):
 
     def _fitting(self, active: list[_Active], anywhere: bool = False):
         """The next pass of ``active`` if it fits the cluster's memory, its prefill cut
-        down until it does if need be (chunked: shorter chunks; separate: fewer prompts);
-        None if even the smallest pass does not fit."""
-        budget = self.spec.chunk_tokens
-        while True:
-            batch = self._compose(active, budget)
-            if not batch or self.fits(self._work(batch), anywhere=anywhere):
-                return batch
+        down until it does if need be (fewer prompts, then shorter chunks); None if even
+        a one-position prefill does not fit."""
+        batch = self._compose(active)
+        while batch and not self.fits(self._work(batch), anywhere=anywhere):
+            decodes = sum(not item.prefill for _, item in batch)
             prefill = sum(item.length for _, item in batch if item.prefill)
-            if prefill <= 1 or (self.spec.prefill == "separate" and
-                                sum(item.prefill for _, item in batch) <= 1):
+            if prefill <= 1:
                 return None
-            budget = len(batch) - sum(item.prefill for _, item in batch) + prefill // 2 \
-                if self.spec.prefill == "chunked" else prefill - 1
+            batch = self._compose(active, decodes + prefill // 2, cut=True)
+        return batch
+
+    def _decode_after(self, active: list[_Active]) -> StepWork:
+        """The decode step of ``active`` once every prompt is read."""
+        return batch_work(self.cost, self.model,
+                          [PassItem(max(a.cached, a.target)) for a in active])
 
     def _preempt(self, victim: _Active) -> None:
         """Drop ``victim``'s cache to free memory; it reads its prompt and the tokens it
@@ -155,10 +157,14 @@ class ContinuousBatching(Generation):
         while self.waiting and len(self.running) < self.spec.max_batch:
             candidate = self.waiting[0]
             grown = self._fitting(self.running + [candidate])
+            if grown is not None and not self.fits(self._decode_after(
+                    self.running + [candidate])):
+                grown = None      # it would be preempted as soon as its prompt is read
             if grown is None and self.running:
                 break    # first come, first served: the head waits for memory
             if grown is None:
-                if self._fitting([candidate], anywhere=True) is None:
+                if self._fitting([candidate], anywhere=True) is None or not self.fits(
+                        self._decode_after([candidate]), anywhere=True):
                     self.waiting.popleft()
                     self._record(candidate, "rejected", admitted=False)
                     continue
@@ -173,10 +179,10 @@ class ContinuousBatching(Generation):
             batch = grown
         return batch
 
-    def _compose(self, active: list[_Active],
-                 budget: int | None = None) -> list[tuple[_Active, PassItem]]:
+    def _compose(self, active: list[_Active], budget: int | None = None,
+                 cut: bool = False) -> list[tuple[_Active, PassItem]]:
         """The pass of ``active``: at most ``budget`` positions (default ``chunk_tokens``;
-        the first prompt of a separate prefill runs whole)."""
+        the first prompt of a separate prefill runs whole unless ``cut``)."""
         budget = self.spec.chunk_tokens if budget is None else budget
         decoding = [a for a in active if not a.prefilling]
         prefilling = [a for a in active if a.prefilling]
@@ -185,7 +191,7 @@ class ContinuousBatching(Generation):
                 return [(a, a.next_item()) for a in decoding]
             batch = []
             for a in prefilling:      # whole prompts, within the budget (the first always)
-                item = a.next_item()
+                item = a.next_item(budget if cut and not batch else None)
                 if batch and item.length > budget:
                     break
                 batch.append((a, item))
