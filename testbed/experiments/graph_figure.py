@@ -51,6 +51,11 @@ def graph_at_step(scenario: Scenario, step: int,
             not 1 <= step <= scenario.generate_tokens:
         raise bad_value(step, f"a token from 1 to {scenario.generate_tokens} (the scenario's "
                               "generate_tokens)", source=scenario.source, field="--step")
+    if scenario.requests is not None:
+        raise ConfigError("draws one sequence's pass, and this scenario serves requests; "
+                          "expected a scenario without a 'requests' section (remove it to "
+                          "draw the pass of one request)", source=scenario.source,
+                          field="requests")
     spec, label = scenario.partitioners[index], labels[index]
     field = f"partitioners[{index}]"
     partitioner = make_partitioner(partitioner_spec(spec),

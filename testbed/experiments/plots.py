@@ -13,19 +13,40 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 
+def _plain_log(axis) -> None:
+    """Ticks of a log axis at 1, 2 and 5 per decade, written as plain numbers."""
+    axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def with_ttft_labels(tokens: pd.DataFrame) -> pd.DataFrame:
+    """The decode tokens (2 onwards), each partitioner renamed ``name (TTFT x)``: the
+    first token, prefill included, is reported apart rather than drawn as a spike."""
+    first = tokens[tokens.token == 1].groupby("partitioner", sort=False).end_s.median() - \
+        tokens[tokens.token == 1].groupby("partitioner", sort=False).start_s.median()
+    from testbed.units import format_time
+    names = {p: f"{p} (TTFT {format_time(t, 3)})" for p, t in first.items()}
+    return tokens[tokens.token > 1].assign(partitioner=tokens.partitioner.map(names))
+
+
 def plot_latency(tokens: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
-    """Per-token latency (ms) against token index, one line per partitioner."""
+    """Per-token latency of the decode tokens (ms) against token index, one line per
+    partitioner; the first token's (TTFT, prefill included) in the legend."""
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    if not tokens.empty:
-        data = tokens.assign(latency_ms=tokens.latency_s * 1e3)
-        sns.lineplot(data=data, x="token", y="latency_ms", hue="partitioner", marker="o",
-                     markersize=3, linewidth=1.2, ax=ax)
+    data = with_ttft_labels(tokens) if not tokens.empty else tokens
+    if not data.empty:
+        data = data.assign(latency_ms=data.latency_s * 1e3)
+        styles = sns.lineplot(data=data, x="token", y="latency_ms", hue="partitioner",
+                              style="partitioner", markers=True, dashes=True, markersize=4,
+                              linewidth=1.2, ax=ax)
         ax.set_yscale("log")
-        ax.legend(title="partitioner", frameon=True)
-    ax.set_xlabel("generated token (1 = first token, incl. prefill)")
-    ax.set_ylabel("per-token latency (ms, log scale)")
+        _plain_log(ax.yaxis)
+        styles.legend(title="partitioner", frameon=True, fontsize="small")
+    ax.set_xlabel("generated token (decode: 2 onwards)")
+    ax.set_ylabel("time per output token (ms, log scale)")
     ax.set_title(title or "Per-token latency")
     return _save(fig, path)
 
@@ -164,11 +185,13 @@ def _lines_per_partitioner(data: pd.DataFrame, y: str, ylabel: str, path: str | 
 
 def plot_latency_over_time(tokens: pd.DataFrame, path: str | Path, *, facet: str | None = None,
                            title: str = "") -> Path:
-    """Per-token latency (ms) against token index per partitioner, mean and 95 % CI over
-    seeds; one panel per value of ``facet``."""
-    return _lines_per_partitioner(tokens.assign(latency_ms=tokens.latency_s * 1e3),
-                                  "latency_ms", "per-token latency (ms, log scale)", path,
-                                  facet=facet, title=title, log=True)
+    """Per-token latency of the decode tokens (ms; the first token, TTFT, is in the
+    summary) against token index per partitioner, mean and 95 % CI over seeds; one panel
+    per value of ``facet``."""
+    decode = tokens[tokens.token > 1]
+    return _lines_per_partitioner(decode.assign(latency_ms=decode.latency_s * 1e3),
+                                  "latency_ms", "time per output token (ms, log scale; "
+                                  "decode tokens)", path, facet=facet, title=title, log=True)
 
 
 def plot_memory_over_time(memory: pd.DataFrame, path: str | Path, *, facet: str | None = None,
@@ -185,8 +208,17 @@ def plot_memory_over_time(memory: pd.DataFrame, path: str | Path, *, facet: str 
 
 
 def plot_sweep(tables: dict[str, pd.DataFrame], out: str | Path, *, title: str = "") -> list:
-    """The standard figures of a sweep: latency and memory over time."""
+    """The standard figures of a sweep: latency and memory over time; with served
+    requests, the load curves over the arrival rate (or the request latencies)."""
     out = Path(out)
+    requests = tables.get("requests")
+    if requests is not None and not requests.empty:
+        from testbed.experiments import serving_plots
+        summary = tables.get("summary")
+        if summary is not None and serving_plots.RATE_COLUMN in summary.columns:
+            return [serving_plots.plot_load_curves(summary, out / "load.png", title=title)]
+        return [serving_plots.plot_request_latency(tables["tokens"], out / "latency.png",
+                                                   title=title)]
     facet = _facet(tables)
     paths = [plot_latency_over_time(tables["tokens"], out / "latency.png", facet=facet,
                                     title=title)]
@@ -210,8 +242,9 @@ def plot_results(folder: str | Path) -> list[Path]:
         raise ConfigError("has no tokens.csv or gap_steps.csv; expected a folder written by "
                           "testbed run", source=str(folder))
     tables = {"tokens": pd.read_csv(folder / "tokens.csv")}
-    if (folder / "memory.csv").is_file():
-        tables["memory"] = pd.read_csv(folder / "memory.csv")
+    for name in ("memory", "requests", "summary"):
+        if (folder / f"{name}.csv").is_file():
+            tables[name] = pd.read_csv(folder / f"{name}.csv")
     return plot_sweep(tables, folder, title=folder.name)
 
 

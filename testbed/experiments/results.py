@@ -10,7 +10,8 @@ Layout of ``results/<scenario>/<run_id>/``::
     oom.csv          one row per out-of-memory event  decisions.csv   one row per decision
     devices.csv      one row per device (busy time)   requests.csv    one row per served request
     batches.csv      one row per iteration of a batch (requests running / waiting)
-    latency.png/pdf  per-token latency over the run, per partitioner
+    latency.png/pdf  per-token latency over the run, per partitioner (served requests:
+                     the distributions of TTFT and TPOT)
 
 ``run_id`` is a hash of the resolved config, so the same scenario and seed always land in
 the same folder.
@@ -61,9 +62,13 @@ def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = Tru
                seed=result.scenario.seed, resolved=result.scenario.resolved,
                wall_s=result.wall_s, outcomes=result.outcomes)
     if figures:
-        from testbed.experiments.plots import plot_latency
-        plot_latency(result.tables["tokens"], out / "latency.png",
-                     title=f"{result.scenario.name}: {result.scenario.model.name}")
+        title = f"{result.scenario.name}: {result.scenario.model.name}"
+        if not result.tables["requests"].empty:     # served requests: their latencies
+            from testbed.experiments.serving_plots import plot_request_latency
+            plot_request_latency(result.tables["tokens"], out / "latency.png", title=title)
+        else:
+            from testbed.experiments.plots import plot_latency
+            plot_latency(result.tables["tokens"], out / "latency.png", title=title)
     return out
 
 

@@ -98,3 +98,22 @@ def serving_summary(tokens: pd.DataFrame, slo: Slo = Slo(),
     out["slo_attainment"] = meets / total if total else np.nan
     out["slo_goodput_requests_per_s"] = meets / span if span > 0 else np.nan
     return out
+
+
+def saturation(summary: pd.DataFrame, requests: pd.DataFrame,
+               rate: str = "requests.rate_per_s", keep_up: float = 0.9) -> pd.DataFrame:
+    """Where each partitioner saturates, from a sweep over arrival rates: its largest
+    throughput (output tokens/s, mean over seeds) and the lowest arrival rate at which
+    it delivers less than ``keep_up`` of the offered load (rate x mean output tokens of
+    the requests); NaN if it keeps up at every rate swept."""
+    offered = requests.groupby([rate, "partitioner"]).output_tokens.mean()
+    means = summary.groupby([rate, "partitioner"]).throughput_tokens_per_s.mean()
+    rows = []
+    for name in dict.fromkeys(summary.partitioner):
+        mine = means.xs(name, level="partitioner").sort_index()
+        load = offered.xs(name, level="partitioner").reindex(mine.index) * mine.index
+        behind = mine.index[(mine < keep_up * load).to_numpy()]
+        rows.append({"partitioner": name, "capacity_tokens_per_s": float(mine.max()),
+                     "saturates_at_rate_per_s": float(behind.min()) if len(behind)
+                     else np.nan})
+    return pd.DataFrame(rows)

@@ -1,9 +1,9 @@
 """The per-partitioner summary of a run (one row each), and its printed form.
 
 ``mean_latency_s``, ``p50_latency_s`` and ``p95_latency_s`` are over every pass (one per
-token for one sequence; one per iteration of a batch), the first (prefill) included; the serving metrics (:mod:`testbed.experiments.serving_metrics`: TTFT,
-TPOT, ITL and e2e percentiles, throughput) keep the first token apart, and the printed
-table shows those.
+token for one sequence; one per iteration of a batch), the first (prefill) included; the
+serving metrics (:mod:`testbed.experiments.serving_metrics`: TTFT, TPOT, ITL and e2e
+percentiles, throughput) keep the first token apart, and the printed table shows those.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ def peak_memory_by_device(memory: pd.DataFrame) -> pd.DataFrame:
 def format_summary(summary: pd.DataFrame, memory: pd.DataFrame) -> str:
     """The summary as a readable text table, then peak memory per device."""
     lines = []
-    header = (f"{'partitioner':<18} {'TTFT':>10} {'TPOT':>10} {'ITL p99':>10} {'compute':>8} "
+    header = (f"{'partitioner':<18} {'TTFT':>10} {'TPOT':>10} {'ITL p99':>10} {'J/token':>8} "
+              f"{'compute':>8} "
               f"{'comm':>6} {'migr.':>6} {'recov.':>6} {'moves':>6} {'moved':>10} {'OOM':>5}  "
               "outcome")
     lines.append(header)
@@ -103,7 +104,8 @@ def format_summary(summary: pd.DataFrame, memory: pd.DataFrame) -> str:
     for row in summary.itertuples():
         lines.append(
             f"{row.partitioner:<18} {_t(row.ttft_p50_s):>10} {_t(row.tpot_p50_s):>10} "
-            f"{_t(row.itl_p99_s):>10} {_pct(row.compute_share):>8} {_pct(row.comm_share):>6} "
+            f"{_t(row.itl_p99_s):>10} {_j(row.energy_j_per_token):>8} "
+            f"{_pct(row.compute_share):>8} {_pct(row.comm_share):>6} "
             f"{_pct(row.migration_share):>6} {_pct(row.recovery_share):>6} {row.migrations:>6} "
             f"{format_bytes(row.migration_bytes, 3):>10} {row.oom_events:>5}  {row.outcome}")
     peaks = peak_memory_by_device(memory)
@@ -119,6 +121,10 @@ def format_summary(summary: pd.DataFrame, memory: pd.DataFrame) -> str:
 
 def _t(seconds: float) -> str:
     return "-" if not np.isfinite(seconds) else format_time(seconds, 3)
+
+
+def _j(joules: float) -> str:
+    return "-" if not np.isfinite(joules) else f"{joules:.3g}"
 
 
 def _pct(fraction: float) -> str:

@@ -19,10 +19,11 @@ objective by more than ``min_gain_s`` or ``max_passes`` is reached (deterministi
 wall-clock budget unless ``time_budget_s`` is given).
 
 Energy: with ``energy_weight_s_per_j`` > 0 (seconds of delay one joule is worth), the
-starts (plus the whole model on each device that holds it) and the placements searched
-from them are ranked by ``decision cost + weight x decision_interval x token energy`` (:func:`testbed.plan.energy.token_energy_j`: dynamic compute power, energy per bit
-on every hop, idle power over the token), so a placement that spends fewer joules can win
-over a slightly faster one. The local search itself stays on delay.
+starts (plus the whole model on each device that holds it) and the placements searched from
+them are ranked by ``decision cost + weight x decision_interval x token energy``
+(:func:`testbed.plan.energy.token_energy_j`: dynamic compute power, energy per bit on every
+hop, idle power over the token), so a placement that spends fewer joules can win over a
+slightly faster one. The local search itself stays on delay.
 """
 
 from __future__ import annotations

@@ -4,17 +4,17 @@ Requests arrive over time (:class:`RequestSpec`). Arrived requests wait in a FIF
 before every pass the scheduler admits from its head while the batch has room
 (``max_batch``) and memory allows: a request is admitted only if the pass it would join
 (every running request's K/V cache, its own, and the pass's activations) and the decode
-step after its prompt fit every device under the current placement; a prefill that does not fit is cut down (fewer
-prompts per pass, then shorter chunks, also in ``separate`` mode: the token budget follows
-memory, as vLLM sizes ``max_num_batched_tokens`` to it). Caches grow; when the next pass would no longer fit,
-the most recently admitted request is preempted, as vLLM does by recomputation: its cache
-is dropped, it goes back to the head of the queue, and when readmitted it reads its prompt
-and the tokens it had generated again (a prefill) before it decodes on. When nothing runs
-and the request at the head does not fit the current placement, it is admitted if the
-devices' memory could hold it under another, and the placement is re-decided at once; a
-request that cannot fit even then is ``rejected`` (recorded, never silently dropped). A
-lone request whose pass does not fit runs anyway, and the overflow is recorded as
-out-of-memory, as for a single sequence.
+step after its prompt fit every device under the current placement; a prefill that does not
+fit is cut down (fewer prompts per pass, then shorter chunks, also in ``separate`` mode:
+the token budget follows memory, as vLLM sizes ``max_num_batched_tokens`` to it). Caches
+grow; when the next pass would no longer fit, the most recently admitted request is
+preempted, as vLLM does by recomputation: its cache is dropped, it goes back to the head of
+the queue, and when readmitted it reads its prompt and the tokens it had generated again (a
+prefill) before it decodes on. When nothing runs and the request at the head does not fit
+the current placement, it is admitted if the devices' memory could hold it under another,
+and the placement is re-decided at once; a request that cannot fit even then is
+``rejected`` (recorded, never silently dropped). A lone request whose pass does not fit
+runs anyway, and the overflow is recorded as out-of-memory, as for a single sequence.
 
 Each pass serves the whole batch (:func:`testbed.plan.batch.batch_work`): running requests
 decode one token each; new requests read their prompts either in passes of their own
@@ -22,9 +22,9 @@ decode one token each; new requests read their prompts either in passes of their
 prompts up to ``chunk_tokens`` positions per pass) or in chunks riding along with the
 decodes (``prefill: chunked``, as Sarathi-Serve: at most ``chunk_tokens`` positions per
 pass, decodes first). The partitioner decides on the next decode step of the running
-requests and the head of the queue (the observation's ``load``); like a single
-sequence's, its memory view covers the growth until the next decision. A request's first token comes out of
-the pass that reads the end of its prompt; it leaves when it has its output tokens.
+requests and the head of the queue (the observation's ``load``); like a single sequence's,
+its memory view covers the growth until the next decision. A request's first token comes
+out of the pass that reads the end of its prompt; it leaves when it has its output tokens.
 """
 
 from __future__ import annotations
@@ -110,18 +110,25 @@ class ContinuousBatching(Generation):
     def next_pass(self, now_s: float) -> StepWork | float | None:
         while self._arrivals and self._arrivals[0].arrival_s <= now_s:
             self.waiting.append(_Active(self._arrivals.popleft()))
-        batch = self._fitting(self.running)
-        while batch is None and len(self.running) > 1:
-            self._preempt(self.running.pop())
-            batch = self._fitting(self.running)
-        if batch is None:      # a lone request that does not fit: run it, record the OOM
-            batch = self._compose(self.running)
-        self._batch = self._admit(now_s, batch)
+        self._batch = self._admit(now_s, self._running_batch())
         if self._batch:
             return self._work(self._batch)
         if self._arrivals:
             return self._arrivals[0].arrival_s
         return None
+
+    def revise(self, work: StepWork) -> StepWork:
+        self._batch = self._running_batch()
+        return self._work(self._batch) if self._batch else work
+
+    def _running_batch(self) -> list[tuple[_Active, PassItem]]:
+        """The next pass of the running requests, preempting the latest admitted until it
+        fits (a lone request that does not fit runs anyway: its overflow is recorded)."""
+        batch = self._fitting(self.running)
+        while batch is None and len(self.running) > 1:
+            self._preempt(self.running.pop())
+            batch = self._fitting(self.running)
+        return self._compose(self.running) if batch is None else batch
 
     def _work(self, batch: list[tuple[_Active, PassItem]]) -> StepWork:
         return batch_work(self.cost, self.model, [item for _, item in batch])

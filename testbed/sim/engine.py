@@ -22,8 +22,11 @@ controller and re-runs the prompt and the tokens generated so far through the mo
 the controller keeps. A token whose pass was running when a device it used failed is
 computed again (its wasted time is ``lost_s``), so no token is lost or counted twice.
 
-The run ends after ``generate_tokens`` tokens; :meth:`Simulation.run` returns the
-:class:`~testbed.sim.records.Records`.
+What runs, pass after pass, comes from a :class:`~testbed.sim.generation.Generation`: one
+sequence of ``generate_tokens`` tokens, or the requests of ``requests`` served with
+continuous batching (:mod:`testbed.sim.batching`), where a "token" of the decision,
+migration and memory tables is a pass (an iteration of the batch). The run ends when the
+workload is done; :meth:`Simulation.run` returns the :class:`~testbed.sim.records.Records`.
 """
 
 from __future__ import annotations
@@ -434,6 +437,7 @@ class Simulation:
             migration_wait = recovery = lost_s = 0.0
             due = (iteration - 1) % cfg.decision_interval == 0 or generation.redecide
             generation.redecide = False
+            composed_for = self.placement
             while True:
                 lost = frozenset(self._failed_since(checked_s))
                 checked_s = env.now
@@ -468,6 +472,8 @@ class Simulation:
                     phase_start = env.now
                     yield from self._finish_live(token, before)
                     migration_wait += env.now - phase_start
+                if self.placement is not composed_for:   # re-cut the batch for it
+                    work, composed_for = generation.revise(work), self.placement
                 attempt_start = env.now
                 compute_s, comm_s = yield from self._run_pass(self.placement, work, token)
                 if not self._failed_since(checked_s):

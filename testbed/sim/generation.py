@@ -74,6 +74,11 @@ class Generation(abc.ABC):
             return before
         return step_work(self.cost, self.model, PREFILL, before.seq_len, 0)
 
+    def revise(self, work: StepWork) -> StepWork:
+        """The next pass again, for the placement that changed since :meth:`next_pass`
+        composed it (a batch is re-cut to fit it); one sequence's pass is unchanged."""
+        return work
+
     def load(self) -> ServingLoad | None:
         """The requests in the system, as a partitioner sees them (None: one sequence)."""
         return None
