@@ -44,14 +44,15 @@ def plot_load_curves(summary: pd.DataFrame, path: str | Path, *, rate: str = RAT
     styles = _styles(labels)
     means = summary.groupby(["partitioner", rate], sort=False).mean(numeric_only=True)
     runs = summary.groupby(["partitioner", rate]).size()
+    names = _same_as(means, labels, [c for c, _, _ in LOAD_PANELS] + ["tpot_p50_s"])
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     for ax, (column, label, log) in zip(axes.flat, LOAD_PANELS):
         for name in labels:
             if name not in means.index.get_level_values(0):
                 continue
             part = means.loc[name].sort_index()
-            ax.plot(part.index, part[column], label=name, markersize=6, linewidth=1.4,
-                    **styles[name])
+            ax.plot(part.index, part[column], label=names[name], markersize=6,
+                    linewidth=1.4, **styles[name])
         ax.set_xscale("log")
         _plain_log(ax.xaxis)
         if log:
@@ -63,8 +64,8 @@ def plot_load_curves(summary: pd.DataFrame, path: str | Path, *, rate: str = RAT
     for name in labels:
         if name in means.index.get_level_values(0):
             part = means.loc[name].sort_index()
-            ax.plot(part.throughput_tokens_per_s, part.tpot_p50_s, label=name, markersize=6,
-                    linewidth=1.4, **styles[name])
+            ax.plot(part.throughput_tokens_per_s, part.tpot_p50_s, label=names[name],
+                    markersize=6, linewidth=1.4, **styles[name])
     ax.set_yscale("log")
     _plain_log(ax.yaxis)
     ax.set_xlabel("throughput (output tokens/s)")
@@ -75,6 +76,23 @@ def plot_load_curves(summary: pd.DataFrame, path: str | Path, *, rate: str = RAT
     n = int(runs.min()) if len(runs) else 0
     fig.suptitle((title or "Load curves") + f" (mean of n = {n} run(s) per point)")
     return _save(fig, path)
+
+
+def _same_as(means: pd.DataFrame, labels: list[str], columns: list[str]) -> dict[str, str]:
+    """Legend labels: a partitioner whose every point equals an earlier one's says so,
+    since its line lies exactly under the other's."""
+    names = {}
+    for i, name in enumerate(labels):
+        names[name] = name
+        if name not in means.index.get_level_values(0):
+            continue
+        mine = means.loc[name][columns]
+        for other in labels[:i]:
+            if other in means.index.get_level_values(0) and \
+                    means.loc[other][columns].equals(mine):
+                names[name] = f"{name} (= {other})"
+                break
+    return names
 
 
 def plot_request_latency(tokens: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
