@@ -128,6 +128,20 @@ def test_quickstart_meta_json(quickstart):
     assert "testbed" in meta["versions"]
 
 
+def test_quickstart_shows_a_live_migration_contending_with_inference(quickstart):
+    """The central feature: a placement change whose migration shares the Wi-Fi channel
+    with inference transfers, which slow down on the same routes meanwhile."""
+    from testbed.experiments.analysis import migration_interference
+    _, out, scenario = quickstart
+    migrations = pd.read_csv(out / "migrations.csv")
+    assert (migrations["mode"] == "live").all() and len(migrations) > 0
+    flows = pd.read_csv(out / "flows.csv")
+    row = migration_interference(flows, scenario.topology).set_index("partitioner")
+    moved = set(migrations.partitioner)
+    assert (row.loc[list(moved), "overlapping"] > 0).all()
+    assert (row.loc[list(moved), "rate_ratio"] < 0.9).all()
+
+
 def test_quickstart_latency_png_is_a_real_png(quickstart):
     _, out, _ = quickstart
     png = out / "latency.png"
