@@ -39,3 +39,14 @@ def ensure_results(config: str, name: str, *, quick: bool | None = None) -> Path
     with contextlib.redirect_stdout(io.StringIO()):
         run_file(str(REPOSITORY / config), args)
     return out
+
+
+def topology_of(results: str | Path):
+    """The topology a results folder ran on: its ``config.yaml``, or for a sweep the
+    first run's (every run of a sweep file shares the file's topology unless the grid
+    changes it)."""
+    from testbed.experiments.scenario import load_scenario
+
+    folder = Path(results)
+    runs = sorted((folder / "runs").glob("*/config.yaml"))
+    return load_scenario(runs[0] if runs else folder / "config.yaml").topology
