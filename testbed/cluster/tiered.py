@@ -25,7 +25,20 @@ TIERS = (("cloud", 0.1, 4.0), ("regional", 0.3, 2.0), ("edge", 0.6, 1.0))
 MEMORY_MEDIAN_GB, MEMORY_SIGMA, MEMORY_CLIP_GB = 4.0, 0.5, (2.0, 64.0)
 COMPUTE_MEDIAN_FLOPS, COMPUTE_SIGMA, COMPUTE_CLIP_FLOPS = 2e10, 0.5, (1e9, 5e11)
 BYTES_PER_FLOP, MEM_BW_CLIP_GBPS = 0.25, (4.0, 200.0)
-# sorted pair of tiers -> (bandwidth range in Gbit/s, one-way latency range in ms)
+# sorted pair of tiers -> (bandwidth range in Gbit/s, one-way latency range in ms).
+# The ranges are the authors' prototype's; what measurements say of the latencies:
+# - edge-edge 0.5-5 ms, a device's own LAN or Wi-Fi hop: links.csv gives 0.1-0.5 ms round
+#   trip on switched Ethernet and 2-10 ms on Wi-Fi (shared/reference/links.csv sources);
+# - edge-regional 2-10 ms: Charyyev, Arslan, Gunes, "Latency Comparison of Cloud
+#   Datacenters and Edge Servers", IEEE GLOBECOM 2020 (8,456 end-users to 6,341 Akamai
+#   edge servers and 69 cloud locations): 58 % of end-users reach a nearby edge server in
+#   less than 10 ms round trip;
+# - cloud-edge 10-30 ms: the same study finds only 29 % of end-users within 10 ms of a
+#   nearby cloud location; cellular access alone adds 15-40 ms (5G) or 30-70 ms (LTE)
+#   round trip (links.csv);
+# - cloud-cloud, cloud-regional and regional-regional (1-15 ms) are metro and inter-
+#   datacentre hops we have no measurement for here.
+# ``network: {latency_scale: x}`` in a scenario scales them all (experiments/e2_latency.yaml).
 LINK_RANGES = {
     ("cloud", "cloud"): ((10.0, 40.0), (1.0, 5.0)),
     ("cloud", "regional"): ((1.0, 10.0), (5.0, 15.0)),

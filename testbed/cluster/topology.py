@@ -182,6 +182,18 @@ class Topology:
             new.graph.nodes[name]["device"] = spec
         return new
 
+    def with_latency_scale(self, factor: float) -> "Topology":
+        """A copy whose every link's propagation latency is ``factor`` times its own
+        (``factor`` >= 0; routes stay those of the unscaled latencies). Per-message costs
+        and a medium's access delays are not link latency and do not change."""
+        if not (isinstance(factor, (int, float)) and not isinstance(factor, bool)
+                and math.isfinite(factor) and factor >= 0):
+            raise ValueError(f"latency scale {factor!r}; expected a number >= 0")
+        new = copy.copy(self)
+        new.links = {key: dataclasses.replace(link, latency_s=link.latency_s * factor)
+                     for key, link in self.links.items()}
+        return new
+
     def without_media(self) -> "Topology":
         """A copy with no shared medium: every link its own wire at its capacity (the
         model before shared airtime, and what Mininet emulates)."""

@@ -13,6 +13,58 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+DASHES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1)), (0, (1, 1)))
+
+
+def series_styles(labels) -> dict[str, dict]:
+    """Colour, marker and dash per series, so that lines on top of each other stay
+    apart."""
+    palette = sns.color_palette("tab10", max(3, len(labels)))
+    return {label: {"color": palette[i % len(palette)], "marker": MARKERS[i % len(MARKERS)],
+                    "linestyle": DASHES[i % len(DASHES)]} for i, label in enumerate(labels)}
+
+
+_SEABORN_DASHES = {"-": "", "--": (4, 2), "-.": (4, 1.5, 1, 1.5), ":": (1, 1.5)}
+
+
+def _seaborn_dash(linestyle):
+    """A matplotlib line style as seaborn's ``dashes`` wants it ("" for solid)."""
+    if isinstance(linestyle, tuple):
+        return linestyle[1]
+    return _SEABORN_DASHES[linestyle]
+
+
+def same_as_labels(means: pd.DataFrame, labels: list[str], columns: list[str],
+                   short: dict[str, str] | None = None) -> dict:
+    """Legend labels of series indexed by the first level of ``means``: a series whose
+    ``columns`` equal an earlier one's at every point says so (``name (= other)``), since
+    its line lies exactly under the other's; with ``short`` names, one equal in some
+    columns only says which (``name (TPOT, TTFT = other)``; columns where every series is
+    the same are left out)."""
+    names = {}
+    present = [n for n in labels if n in set(means.index.get_level_values(0))]
+    informative = [c for c in columns
+                   if not all(means.loc[n][c].equals(means.loc[present[0]][c])
+                              for n in present)] if present else []
+    for i, name in enumerate(labels):
+        names[name] = name
+        if name not in present:
+            continue
+        mine = means.loc[name]
+        best: list[str] = []
+        for other in present[:present.index(name)]:
+            theirs = means.loc[other]
+            if all(theirs[c].equals(mine[c]) for c in columns):
+                names[name] = f"{name} (= {other})"
+                break
+            equal = [c for c in informative if theirs[c].equals(mine[c])]
+            if short and len(equal) > len(best):
+                best = equal
+                names[name] = f"{name} ({', '.join(short[c] for c in equal)} = {other})"
+    return names
+
+
 def _plain_log(axis) -> None:
     """Ticks of a log axis at 1, 2 and 5 per decade, written as plain numbers."""
     axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -135,13 +187,24 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+FACET = "facet"
+
+
 def _facet(tables: dict[str, pd.DataFrame]) -> str | None:
-    """The label column that tells a sweep's cases apart (``case`` first), if any."""
+    """The label column that tells a sweep's runs apart (``case`` and every grid key that
+    varies, so that no compared setting is averaged away); when several vary, a
+    ``facet`` column joining them is added to the tables."""
     tokens = tables["tokens"]
-    for column in ["case"] + [c for c in tokens.columns if "." in c]:
-        if column in tokens.columns and tokens[column].nunique() > 1:
-            return column
-    return None
+    varying = [c for c in ["case"] + [c for c in tokens.columns if "." in c]
+               if c in tokens.columns and tokens[c].nunique() > 1]
+    if len(varying) <= 1:
+        return varying[0] if varying else None
+    for name, table in tables.items():
+        if all(c in table.columns for c in varying):
+            tables[name] = table.assign(**{FACET: table[varying].astype(str).apply(
+                lambda row: ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in row.items()),
+                axis=1)})
+    return FACET
 
 
 MAX_POINTS = 200   # per line: longer runs are averaged over bins of tokens
@@ -166,18 +229,33 @@ def _lines_per_partitioner(data: pd.DataFrame, y: str, ylabel: str, path: str | 
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
     data = _binned(data, y, facet)
+    keys = [facet] if facet else []
+    means = data.groupby(["partitioner"] + keys + ["token"], sort=False)[y].mean()
+    order = list(dict.fromkeys(data.partitioner))
+    names = same_as_labels(means.to_frame(), order, [y])
+    data = data.assign(partitioner=data.partitioner.map(names))
+    styles = series_styles([names[p] for p in order])
     panels = list(dict.fromkeys(data[facet])) if facet else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
+    columns = min(len(panels), 3)
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4.8 * rows),
+                             squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes.flat, panels):
         part = data if panel is None else data[data[facet] == panel]
-        sns.lineplot(data=part, x="token", y=y, hue="partitioner", errorbar=("ci", 95),
-                     n_boot=200, seed=0, linewidth=1.0, ax=ax)
+        sns.lineplot(data=part, x="token", y=y, hue="partitioner", style="partitioner",
+                     palette={k: v["color"] for k, v in styles.items()},
+                     dashes={k: _seaborn_dash(v["linestyle"]) for k, v in styles.items()},
+                     errorbar=("ci", 95), n_boot=200, seed=0, linewidth=1.2, ax=ax)
         if log:
             ax.set_yscale("log")
+            _plain_log(ax.yaxis)
         ax.set_xlabel("generated token")
         ax.set_ylabel(ylabel)
-        ax.set_title(f"{facet} = {panel}" if panel is not None else (title or ""))
-    _one_legend(axes[0])
+        ax.set_title(panel if facet == FACET else f"{facet} = {panel}" if panel is not None
+                     else (title or ""), fontsize="medium")
+    _one_legend(axes.flat[:len(panels)])
     if title and len(panels) > 1:
         fig.suptitle(title)
     return _save(fig, path)
@@ -202,8 +280,9 @@ def plot_memory_over_time(memory: pd.DataFrame, path: str | Path, *, facet: str 
     if "controller" in memory.columns:   # its embedding and LM head are the same for all
         memory = memory[~memory.controller.astype(bool)]
     peak = memory.groupby(keys, sort=False).used_bytes.max().reset_index()
-    peak["peak_gib"] = peak.used_bytes / 2**30
-    return _lines_per_partitioner(peak, "peak_gib", "memory of the fullest worker device (GiB)",
+    unit, scale = ("GiB", 2**30) if peak.used_bytes.max() >= 2**30 else ("MiB", 2**20)
+    peak["peak"] = peak.used_bytes / scale
+    return _lines_per_partitioner(peak, "peak", f"memory of the fullest worker device ({unit})",
                                   path, facet=facet, title=title, log=False)
 
 
@@ -211,6 +290,7 @@ def plot_sweep(tables: dict[str, pd.DataFrame], out: str | Path, *, title: str =
     """The standard figures of a sweep: latency and memory over time; with served
     requests, the load curves over the arrival rate (or the request latencies)."""
     out = Path(out)
+    tables = dict(tables)
     requests = tables.get("requests")
     if requests is not None and not requests.empty:
         from testbed.experiments import serving_plots
@@ -225,6 +305,16 @@ def plot_sweep(tables: dict[str, pd.DataFrame], out: str | Path, *, title: str =
     if "memory" in tables:
         paths.append(plot_memory_over_time(tables["memory"], out / "memory.png", facet=facet,
                                            title=title))
+    summary = tables.get("summary")
+    if summary is not None:
+        from testbed.experiments import sweep_plots
+        from testbed.experiments.summary import SUMMARY_COLUMNS
+        keys = sweep_plots.grid_keys(summary, set(SUMMARY_COLUMNS) | {"sim_wall_s"})
+        x = sweep_plots.numeric_key(summary, keys)
+        if x is not None:
+            paths.append(sweep_plots.plot_against(summary, x, out / "grid.png",
+                                                  others=[k for k in keys if k != x],
+                                                  title=title))
     return paths
 
 

@@ -21,6 +21,7 @@ A scenario is a YAML mapping::
     #   {connections: persistent, initial_window: 10, mss: "1448 B", handshake: true,
     #    idle_restart: "200 ms", warm_up: "64 KiB", rto_min: "200 ms"}
     # network.packets: true adds per-packet effects (store-and-forward, a sender's order)
+    # network.latency_scale: 0.1 multiplies every link's latency (sensitivity studies)
     requests: {arrivals: poisson, rate_per_s: 2, count: 50}   # many users (optional;
     batching: {max_batch: 16, prefill: separate}              #  testbed.experiments.
     slo: {ttft: "2 s", tpot: "200 ms"}                        #  requests_section)
@@ -66,7 +67,7 @@ from testbed.experiments.serving_metrics import Slo
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
             "devices", "network", "workload", "migration", "controller", "partitioners", "quick",
             "full", "notes", "dataflow", "fidelity", "ns3", "requests", "batching", "slo")
-NETWORK_KEYS = ("goodput_factor", "message_costs", "transport", "packets")
+NETWORK_KEYS = ("goodput_factor", "message_costs", "transport", "packets", "latency_scale")
 TRANSPORT_KEYS = ("connections", "initial_window", "mss", "handshake", "idle_restart",
                   "warm_up", "rto_min")
 MESSAGE_COST_KEYS = ("send", "recv", "per_link")
@@ -232,6 +233,13 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
         raise bad_value(goodput, "technology (each link's own), or a number in (0, 1], e.g. "
                         "0.9564 for TCP over Ethernet", source=source,
                         field="network.goodput_factor")
+    scale = network.get("latency_scale", 1)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not \
+            (math.isfinite(scale) and scale >= 0):
+        raise bad_value(scale, "a number >= 0 multiplying every link's latency (1: as given)",
+                        source=source, field="network.latency_scale")
+    if scale != 1:
+        topology = topology.with_latency_scale(float(scale))
     transport = _transport(network.get("transport"), source)
     packets = network.get("packets", False)
     if not isinstance(packets, bool):

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from testbed.experiments.plots import _one_legend, _plain_log, _save, plt, sns
+from testbed.experiments.plots import (_one_legend, _plain_log, _save, plt, same_as_labels,
+                                       series_styles, sns)
 from testbed.experiments.serving_metrics import per_request
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-DASHES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1)), (0, (1, 1)), "-")
 RATE_COLUMN = "requests.rate_per_s"
 
 #: (summary column, axis label, log scale) of each panel of the load curves
@@ -26,12 +25,6 @@ LOAD_PANELS = (
 )
 
 
-def _styles(labels) -> dict[str, dict]:
-    palette = sns.color_palette("tab10", max(3, len(labels)))
-    return {label: {"color": palette[i % len(palette)], "marker": MARKERS[i % len(MARKERS)],
-                    "linestyle": DASHES[i % len(DASHES)]} for i, label in enumerate(labels)}
-
-
 def plot_load_curves(summary: pd.DataFrame, path: str | Path, *, rate: str = RATE_COLUMN,
                      title: str = "") -> Path:
     """Per partitioner against the arrival rate (requests/s): throughput, TTFT p99, TPOT
@@ -41,10 +34,10 @@ def plot_load_curves(summary: pd.DataFrame, path: str | Path, *, rate: str = RAT
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
     labels = list(dict.fromkeys(summary.partitioner))
-    styles = _styles(labels)
+    styles = series_styles(labels)
     means = summary.groupby(["partitioner", rate], sort=False).mean(numeric_only=True)
     runs = summary.groupby(["partitioner", rate]).size()
-    names = _same_as(means, labels, [c for c, _, _ in LOAD_PANELS] + ["tpot_p50_s"])
+    names = same_as_labels(means, labels, [c for c, _, _ in LOAD_PANELS] + ["tpot_p50_s"])
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     for ax, (column, label, log) in zip(axes.flat, LOAD_PANELS):
         for name in labels:
@@ -78,29 +71,12 @@ def plot_load_curves(summary: pd.DataFrame, path: str | Path, *, rate: str = RAT
     return _save(fig, path)
 
 
-def _same_as(means: pd.DataFrame, labels: list[str], columns: list[str]) -> dict[str, str]:
-    """Legend labels: a partitioner whose every point equals an earlier one's says so,
-    since its line lies exactly under the other's."""
-    names = {}
-    for i, name in enumerate(labels):
-        names[name] = name
-        if name not in means.index.get_level_values(0):
-            continue
-        mine = means.loc[name][columns]
-        for other in labels[:i]:
-            if other in means.index.get_level_values(0) and \
-                    means.loc[other][columns].equals(mine):
-                names[name] = f"{name} (= {other})"
-                break
-    return names
-
-
 def plot_request_latency(tokens: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
     """Empirical CDFs over requests of TTFT and of TPOT (s), one line per partitioner."""
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
     labels = list(dict.fromkeys(tokens.partitioner))
-    styles = _styles(labels)
+    styles = series_styles(labels)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     counts = []
     for name in labels:
