@@ -72,14 +72,11 @@ def _plain_log(axis) -> None:
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
-def with_ttft_labels(tokens: pd.DataFrame) -> pd.DataFrame:
-    """The decode tokens (2 onwards), each partitioner renamed ``name (TTFT x)``: the
-    first token, prefill included, is reported apart rather than drawn as a spike."""
-    first = tokens[tokens.token == 1].groupby("partitioner", sort=False).end_s.median() - \
-        tokens[tokens.token == 1].groupby("partitioner", sort=False).start_s.median()
-    from testbed.units import format_time
-    names = {p: f"{p} (TTFT {format_time(t, 3)})" for p, t in first.items()}
-    return tokens[tokens.token > 1].assign(partitioner=tokens.partitioner.map(names))
+def ttft_by_partitioner(tokens: pd.DataFrame) -> dict[str, float]:
+    """Each partitioner's first-token latency (s, median over runs)."""
+    first = tokens[tokens.token == 1]
+    return (first.end_s - first.start_s).groupby(first.partitioner, sort=False).median() \
+        .to_dict()
 
 
 def plot_latency(tokens: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
@@ -87,16 +84,31 @@ def plot_latency(tokens: pd.DataFrame, path: str | Path, *, title: str = "") -> 
     partitioner; the first token's (TTFT, prefill included) in the legend."""
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    data = with_ttft_labels(tokens) if not tokens.empty else tokens
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    data = tokens[tokens.token > 1]
     if not data.empty:
+        from testbed.units import format_time
         data = data.assign(latency_ms=data.latency_s * 1e3)
+        order = list(dict.fromkeys(data.partitioner))
+        means = data.groupby(["partitioner", "token"], sort=False)[["latency_ms"]].mean()
+        same = same_as_labels(means, order, ["latency_ms"])
+        ttft = ttft_by_partitioner(tokens)
+        names = {p: same[p].replace(" (= ", " = ").rstrip(")") if same[p] != p else p
+                 for p in order}
+        names = {p: f"{names[p]} (TTFT {format_time(ttft[p], 3)})" if p in ttft else names[p]
+                 for p in order}
+        data = data.assign(partitioner=data.partitioner.map(names))
+        looks = series_styles([names[p] for p in order])
         styles = sns.lineplot(data=data, x="token", y="latency_ms", hue="partitioner",
-                              style="partitioner", markers=True, dashes=True, markersize=4,
+                              style="partitioner",
+                              palette={k: v["color"] for k, v in looks.items()},
+                              dashes={k: _seaborn_dash(v["linestyle"]) for k, v in looks.items()},
+                              markers={k: v["marker"] for k, v in looks.items()}, markersize=4,
                               linewidth=1.2, ax=ax)
         ax.set_yscale("log")
         _plain_log(ax.yaxis)
-        styles.legend(title="partitioner", frameon=True, fontsize="small")
+        sns.move_legend(styles, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                        title="partitioner (first token)", fontsize="small")
     ax.set_xlabel("generated token (decode: 2 onwards)")
     ax.set_ylabel("time per output token (ms, log scale)")
     ax.set_title(title or "Per-token latency")
