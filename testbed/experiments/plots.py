@@ -241,12 +241,8 @@ def _lines_per_partitioner(data: pd.DataFrame, y: str, ylabel: str, path: str | 
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
     data = _binned(data, y, facet)
-    keys = [facet] if facet else []
-    means = data.groupby(["partitioner"] + keys + ["token"], sort=False)[y].mean()
     order = list(dict.fromkeys(data.partitioner))
-    names = same_as_labels(means.to_frame(), order, [y])
-    data = data.assign(partitioner=data.partitioner.map(names))
-    styles = series_styles([names[p] for p in order])
+    styles = series_styles(order)
     panels = list(dict.fromkeys(data[facet])) if facet else [None]
     columns = min(len(panels), 3)
     rows = -(-len(panels) // columns)
@@ -256,9 +252,14 @@ def _lines_per_partitioner(data: pd.DataFrame, y: str, ylabel: str, path: str | 
         ax.set_visible(False)
     for ax, panel in zip(axes.flat, panels):
         part = data if panel is None else data[data[facet] == panel]
+        # a method drawn exactly under another in this panel says so in its legend
+        means = part.groupby(["partitioner", "token"], sort=False)[[y]].mean()
+        names = same_as_labels(means, order, [y])
+        part = part.assign(partitioner=part.partitioner.map(names))
         sns.lineplot(data=part, x="token", y=y, hue="partitioner", style="partitioner",
-                     palette={k: v["color"] for k, v in styles.items()},
-                     dashes={k: _seaborn_dash(v["linestyle"]) for k, v in styles.items()},
+                     palette={names[k]: v["color"] for k, v in styles.items()},
+                     dashes={names[k]: _seaborn_dash(v["linestyle"])
+                             for k, v in styles.items()},
                      errorbar=("ci", 95), n_boot=200, seed=0, linewidth=1.2, ax=ax)
         if log:
             ax.set_yscale("log")
@@ -267,7 +268,10 @@ def _lines_per_partitioner(data: pd.DataFrame, y: str, ylabel: str, path: str | 
         ax.set_ylabel(ylabel)
         ax.set_title(panel if facet == FACET else f"{facet} = {panel}" if panel is not None
                      else (title or ""), fontsize="medium")
-    _one_legend(axes.flat[:len(panels)])
+        if len(panels) > 1:
+            ax.legend(fontsize="x-small", frameon=True, title=None)
+    if len(panels) == 1:
+        _one_legend(axes.flat[:1])
     if title and len(panels) > 1:
         fig.suptitle(title)
     return _save(fig, path)
