@@ -84,14 +84,19 @@ def plot_against(summary: pd.DataFrame, x: str, path: str | Path, *, others: lis
                 ax.set_yscale("log")
                 _plain_log(ax.yaxis)
             ax.set_ylabel(label)
-            ax.set_xlabel(x)
+            ax.set_xlabel(x.rsplit(".", 1)[-1])
+            values = data[x]
+            if values.min() > 0 and values.max() >= 10 * values.min():
+                ax.set_xscale("log")
+                _plain_log(ax.xaxis)
             if row == 0 and facet is not None:
                 ax.set_title(str(facet), fontsize="medium")
-    top = cells[-1][0] if cases else cells[0][2]     # the top-right panel
     handles, texts = cells[0][0].get_legend_handles_labels()
-    top.legend(handles, texts, title="partitioner", loc="upper left",
-               bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize="small")
+    ncol = 1 if max(map(len, texts), default=0) > 60 else min(3, len(texts))
+    fig.legend(handles, texts, title="partitioner", loc="lower center", frameon=False,
+               ncol=ncol, fontsize="small", bbox_to_anchor=(0.5, 0.0))
     n = int(runs.min()) if len(runs) else 0
     fig.suptitle((title or "Against the grid") + f" (mean of n = {n} run(s) per point)")
-    return _save(fig, path)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * -(-len(texts) // ncol), 1, 1))
+    return _save(fig, path, tight=False)
 
