@@ -72,14 +72,6 @@ def _chunk(whole: BlockCost, done: BlockCost) -> BlockCost:
                      kv_reserved_bytes=whole.kv_reserved_bytes)
 
 
-def combine(costs: Sequence[BlockCost]) -> BlockCost:
-    """One block's job for several requests: weights held and read once; FLOP, K/V cache,
-    activations and output summed (bytes, FLOP)."""
-    if len(costs) == 1:
-        return costs[0]
-    return _combined(np.array([[getattr(c, f) for f in _FIELDS] for c in costs])[:, None, :])[0]
-
-
 def _combined(parts: np.ndarray) -> list[BlockCost]:
     """``parts[request, kind, field]`` summed over requests, weights counted once."""
     total = parts.sum(axis=0)

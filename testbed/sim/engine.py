@@ -154,7 +154,6 @@ class Simulation:
         self._live: _LiveMigration | None = None
         self._incoming_bytes: dict[str, float] = {}
         self._reserved = {name: 0.0 for name in topo.devices}
-        self._work_cache: dict[tuple[str, int, int], StepWork] = {}
         spec = config.dataflow
         if spec is None and config.per_block:
             spec = {"name": "head_level", "per_block": True}

@@ -115,11 +115,6 @@ class SingleSequence(Generation):
             return None
         return self.step_of(self.done + 1)
 
-    def decision_work(self, work: StepWork) -> StepWork:
-        if work.phase != PREFILL:
-            return work
-        return step_work(self.cost, self.model, DECODE, self.prompt_tokens + 1, 1)
-
     def finish(self, iteration: int, work: StepWork, start_s: float, end_s: float,
                timing: PassTiming) -> list[TokenRecord]:
         self.done += 1
