@@ -485,3 +485,19 @@ links:
         == 0.9
     with pytest.raises(ConfigError, match="technology"):
         scenario_from_dict({**base, "network": {"goodput_factor": "ethernet"}})
+
+
+def test_a_tiered_cluster_can_cap_memory_except_the_controllers(tmp_path):
+    source = str(tmp_path / "scenario.yaml")
+    drawn = build_topology({"tiered": {"n_devices": 10, "seed": 5}}, source=source)
+    capped = build_topology({"tiered": {"n_devices": 10, "seed": 5, "memory_max": "1 GB"}},
+                            source=source)
+    assert capped.controller == drawn.controller
+    for name, device in capped.devices.items():
+        before = drawn.devices[name].memory_bytes
+        expected = before if name == capped.controller else min(before, 1e9)
+        assert device.memory_bytes == expected
+        assert device.peak_flops == drawn.devices[name].peak_flops
+    assert max(d.memory_bytes for n, d in drawn.devices.items() if n != drawn.controller) > 1e9
+    with pytest.raises(ConfigError, match="topology.tiered.memory_max"):
+        build_topology({"tiered": {"n_devices": 10, "memory_max": "2"}}, source=source)

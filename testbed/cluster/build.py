@@ -52,20 +52,26 @@ def build_topology(spec: dict, *, source: str | Path) -> Topology:
 
 
 def _tiered(spec: dict, source: str) -> Topology:
-    """``{tiered: {n_devices: 25, seed: 7}}``: a random cloud/regional/edge cluster."""
+    """``{tiered: {n_devices: 25, seed: 7, memory_max: "2 GB"}}``: a random
+    cloud/regional/edge cluster (``memory_max`` caps every device's memory)."""
     from testbed.cluster.tiered import tiered_topology
+    from testbed.units import parse_bytes
     cv.check_keys(spec, ("tiered",), source=source, field="topology")
     options = cv.mapping(spec["tiered"], source=source, field="topology.tiered",
-                         what="{n_devices, seed}")
-    cv.check_keys(options, ("n_devices", "seed"), source=source, field="topology.tiered",
-                  required=("n_devices",))
+                         what="{n_devices, seed, memory_max}")
+    cv.check_keys(options, ("n_devices", "seed", "memory_max"), source=source,
+                  field="topology.tiered", required=("n_devices",))
     n = options["n_devices"]
     seed = options.get("seed", 0)
     for key, value, low in (("n_devices", n, 2), ("seed", seed, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise bad_value(value, f"an integer >= {low}", source=source,
                             field=f"topology.tiered.{key}")
-    topology = tiered_topology(n, seed)
+    cap = None
+    if "memory_max" in options:
+        cap = cv.quantity(parse_bytes, options["memory_max"], source=source,
+                          field="topology.tiered.memory_max", what="memory size")
+    topology = tiered_topology(n, seed, memory_max_bytes=cap)
     topology.source = source
     return topology
 

@@ -117,17 +117,27 @@ def cloud_regional_edge(rng: np.random.Generator, n: int):
     return devices, draw_links(rng, devices, pairs), comments
 
 
-def tiered_topology(n_devices: int, seed: int, *, name: str | None = None) -> Topology:
-    """A random ``n_devices`` cluster (cloud/regional/edge) from ``seed``."""
+def tiered_topology(n_devices: int, seed: int, *, name: str | None = None,
+                    memory_max_bytes: float | None = None) -> Topology:
+    """A random ``n_devices`` cluster (cloud/regional/edge) from ``seed``; with
+    ``memory_max_bytes`` no device but the controller (which holds the embedding and LM
+    head) has more memory than that. The draws are unchanged: the same cluster with smaller
+    memories."""
     if n_devices < 2:
         raise ValueError("a tiered cluster needs at least 2 devices")
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     devices, links, _ = cloud_regional_edge(rng, n_devices)
+    controller = max(devices, key=lambda d: d["gflops"])["name"]
+    cap = math.inf if memory_max_bytes is None else memory_max_bytes
     specs = [DeviceSpec(d["name"], f"paper-{d['tier']}", d["gflops"] * 1e9,
-                        d["mem_bw_gbps"] * 1e9, d["memory_gb"] * 1e9, 1.0, 1.0)
+                        d["mem_bw_gbps"] * 1e9,
+                        d["memory_gb"] * 1e9 if d["name"] == controller
+                        else min(d["memory_gb"] * 1e9, cap), 1.0, 1.0)
              for d in devices]
     link_specs = [LinkSpec(link["a"], link["b"], link["mbps"] * 1e6, link["ms"] * 1e-3)
                   for link in links]
-    controller = max(devices, key=lambda d: d["gflops"])["name"]
-    return Topology(specs, link_specs, name=name or f"tiered-{n_devices}-seed{seed}",
+    if name is None:
+        name = f"tiered-{n_devices}-seed{seed}" + (
+            "" if memory_max_bytes is None else f"-max{memory_max_bytes / 1e9:g}GB")
+    return Topology(specs, link_specs, name=name,
                     controller=controller)

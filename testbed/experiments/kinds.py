@@ -4,7 +4,9 @@
 - ``optimality_gap``: per-step cost of each partitioner against the exact optimum
   (:mod:`.optimality_gap`);
 - ``sweep``: a grid of scenarios and seeds, resumable (:mod:`.sweep`); ``testbed sweep``
-  runs the same kind in parallel.
+  runs the same kind in parallel;
+- ``regret``: each partitioner against the placement sequence that knows the future
+  (:mod:`testbed.horizon`), over a grid of scenarios and seeds.
 
 Each kind is a function ``(data, source, args) -> exit status`` registered by name.
 """
@@ -98,6 +100,45 @@ def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
         from testbed.experiments.plots import plot_gaps
         plot_gaps(steps, out / "gap.png", title=f"{spec.name}: per-step gap to the optimum")
     print(format_gap_summary(summary))
+    print(f"\nran in {wall:.1f} s; results in {out}/")
+    return 0
+
+
+@EXPERIMENT_KINDS.register("regret")
+def regret(data: dict, source: str, args: argparse.Namespace) -> int:
+    """Each partitioner's total time against the horizon optimum; regret.csv."""
+    import sys
+
+    from testbed.experiments.progress import Progress
+    from testbed.experiments.results import write_config, write_meta
+    from testbed.horizon.experiment import (format_regret, load_regret_spec, run_regret,
+                                            summarise_regret)
+
+    _single_run_options(args, "a regret experiment")
+    name, runs, spec, resolved = load_regret_spec(data, source=source, quick=args.quick,
+                                                  full=args.full, seed=args.seed)
+    out = _output_folder(args, name, resolved)
+    _writing(out)
+    print(f"experiment {name}: {len(runs)} scenario(s), each partitioner against the "
+          f"horizon optimum (exact up to {spec.exact_limit} placements, else a bound on "
+          f"the candidates' placements)", flush=True)
+    started = time.perf_counter()
+    progress = Progress(len(runs), stream=sys.stderr)
+    try:
+        table = run_regret(runs, spec, source=source, progress=progress.update)
+    finally:
+        progress.close()
+    summary = summarise_regret(table)
+    wall = time.perf_counter() - started
+    write_config(out, resolved)
+    table.to_csv(out / "regret.csv", index=False)
+    summary.to_csv(out / "summary.csv", index=False)   # every experiment has a summary.csv
+    write_meta(out, name=name, source=source, seed=runs[0].labels["seed"] if runs else 0,
+               resolved=resolved, wall_s=wall)
+    if not args.no_figures and not table.empty:
+        from testbed.horizon.plots import plot_regret
+        plot_regret(table, out / "regret.png", title=f"{name}: the price of myopia")
+    print(format_regret(summary))
     print(f"\nran in {wall:.1f} s; results in {out}/")
     return 0
 

@@ -218,7 +218,7 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
                         source=source, field="partitioners")
     dataflow = resolved["dataflow"]
     make_dataflow(dataflow, source=source, field="dataflow")
-    _check_partitioners(partitioners, source, dataflow, model)
+    check_partitioners(partitioners, source, dataflow, model)
     _check_fixed_devices(partitioners, topology, hosts, source)
     dynamics = parse_devices(resolved.get("devices"), topology, seed_value, source=source)
     network = cv.mapping(resolved["network"], source=source, field="network",
@@ -447,7 +447,7 @@ def _portable_links(entries: object, base_dir: Path) -> object:
     return out
 
 
-def _check_partitioners(entries: list, source: str, default_dataflow: object = None,
+def check_partitioners(entries: list, source: str, default_dataflow: object = None,
                         model: ModelSpec | None = None) -> None:
     from testbed.partition import make_partitioner
     seen = set()

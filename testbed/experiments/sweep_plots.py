@@ -42,9 +42,10 @@ def numeric_key(summary: pd.DataFrame, keys: list[str]) -> str | None:
 
 
 def plot_against(summary: pd.DataFrame, x: str, path: str | Path, *, others: list[str],
-                 title: str = "") -> Path:
-    """Every panel of :data:`PANELS` against ``x``, a line per partitioner and value of
-    each key in ``others``; one panel column per ``case`` when the sweep has cases."""
+                 title: str = "", panels: tuple = PANELS) -> Path:
+    """Every panel of ``panels`` (default :data:`PANELS`) against ``x``, a line per
+    partitioner and value of each key in ``others``; one panel column per ``case`` when
+    the sweep has cases."""
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
     data = summary.assign(**{x: pd.to_numeric(summary[x])})
@@ -53,14 +54,16 @@ def plot_against(summary: pd.DataFrame, x: str, path: str | Path, *, others: lis
     data = data.assign(series=data[series_keys].astype(str).apply(
         lambda row: ", ".join([row["partitioner"]] + [f"{k.rsplit('.', 1)[-1]}={row[k]}"
                                                       for k in series_keys[1:]]), axis=1))
-    panels = [p for p in PANELS if p[0] in data.columns and data[p[0]].notna().any()]
+    panels = [p for p in panels if p[0] in data.columns and data[p[0]].notna().any()]
     facets = list(dict.fromkeys(data[cases[0]])) if cases else [None]
     if cases:     # a row per panel, a column per case
         fig, axes = plt.subplots(len(panels), len(facets), squeeze=False,
                                  figsize=(5.0 * len(facets), 3.4 * len(panels)))
         cells = [[axes[r][c] for r in range(len(panels))] for c in range(len(facets))]
-    else:         # the panels on a 2 x 3 grid
-        fig, grid = plt.subplots(2, 3, figsize=(16, 8.5), squeeze=False)
+    else:         # the panels on a grid of up to 3 columns
+        rows = -(-len(panels) // 3)
+        fig, grid = plt.subplots(rows, min(3, len(panels)), squeeze=False,
+                                 figsize=(5.3 * min(3, len(panels)), 4.25 * rows))
         cells = [list(grid.flat)]
         for ax in grid.flat[len(panels):]:
             ax.set_visible(False)

@@ -44,6 +44,7 @@ from testbed.model.spec import ModelSpec
 from testbed.partition.base import Infeasible, Partitioner
 from testbed.plan.graph import TaskGraph
 from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
+from testbed.plan.migration import migration_bytes
 from testbed.plan.network_view import NetworkView
 from testbed.plan.observation import DeviceState, Observation
 from testbed.plan.placement import Placement, PlacementError
@@ -120,6 +121,25 @@ class _LiveMigration:
     sizes: dict[str, float]
 
 
+def build_network(env: simpy.Environment, config: SimConfig):
+    """The flow network of ``config``'s topology with every link at its capacity at 0 s,
+    and the links whose capacity changes over time (link -> series; the caller replays
+    them)."""
+    topo = config.topology
+    capacity = {key: (link.series.value_at(0.0) if link.series is not None
+                      else link.capacity_bps) for key, link in topo.links.items()}
+    latency = {key: link.latency_s for key, link in topo.links.items()}
+    nic_tx = {n: d.nic_tx_bps for n, d in topo.devices.items() if d.nic_tx_bps}
+    nic_rx = {n: d.nic_rx_bps for n, d in topo.devices.items() if d.nic_rx_bps}
+    network = Network(env, topo.path, capacity, latency, nic_tx, nic_rx,
+                      config.goodput_factor, media=topo.media.values(),
+                      transport=config.transport, packets=config.packets,
+                      link_goodput={key: link.goodput_factor for key, link in topo.links.items()})
+    replayed = {key: link.series for key, link in topo.links.items()
+                if link.series is not None and not link.series.is_constant}
+    return network, replayed
+
+
 class Simulation:
     """One run of one partitioner over one scenario."""
 
@@ -134,22 +154,12 @@ class Simulation:
         self.queues = {name: ComputeQueue(self.env, spec, config.avail_compute.get(name),
                                           config.avail_mem.get(name), jobs)
                        for name, spec in topo.devices.items()}
-        capacity = {key: (link.series.value_at(0.0) if link.series is not None
-                          else link.capacity_bps) for key, link in topo.links.items()}
-        latency = {key: link.latency_s for key, link in topo.links.items()}
+        self.network, self._replayed = build_network(self.env, config)
+        self.network.records = self.records.flows
         self._nic_tx = {n: d.nic_tx_bps for n, d in topo.devices.items() if d.nic_tx_bps}
         self._nic_rx = {n: d.nic_rx_bps for n, d in topo.devices.items() if d.nic_rx_bps}
-        self.network = Network(self.env, topo.path, capacity, latency, self._nic_tx, self._nic_rx,
-                               config.goodput_factor, media=topo.media.values(),
-                               transport=config.transport, packets=config.packets,
-                               link_goodput={key: link.goodput_factor
-                                             for key, link in topo.links.items()})
-        self.network.records = self.records.flows
-        self._replayed = {}
-        for key, link in topo.links.items():
-            if link.series is not None and not link.series.is_constant:
-                CapacityReplay(self.env, self.network, key, link.series)
-                self._replayed[key] = link.series
+        for key, series in self._replayed.items():
+            CapacityReplay(self.env, self.network, key, series)
         self.placement: Placement | None = None
         self._live: _LiveMigration | None = None
         self._incoming_bytes: dict[str, float] = {}
@@ -233,14 +243,11 @@ class Simulation:
             t0_s < down <= now for down, _ in self.cfg.failures.get(name, ()))}
 
     def _migration_bytes(self, block: Block, before: StepWork | None) -> float:
-        """Bytes sent to move ``block``: what its device holds for it (weights unless
-        pre-loaded, K/V rows in use, activations; not the unused part of a preallocated
-        cache)."""
+        """Bytes sent to move ``block`` (:func:`~testbed.plan.migration.migration_bytes`;
+        nothing before the first pass)."""
         if before is None:
             return 0.0
-        cost = before.cost(self.dataflow.moving_part(block.kind))
-        return cost.memory_bytes - cost.kv_reserved_bytes - \
-            (cost.weight_bytes if self.cfg.weights_preloaded else 0.0)
+        return migration_bytes(self.dataflow, block.kind, before, self.cfg.weights_preloaded)
 
     def _send_moves(self, moves, sizes: dict[str, float], kind: str, tag: str):
         """One flow per (old, new) pair carrying all its blocks; returns pair -> event."""
