@@ -90,7 +90,7 @@ def test_out_of_memory_is_recorded_not_ignored():
     model = get_model("llama-3.2-1b").with_overrides(n_layers=2)
     topology = mesh(*CLUSTER, memory={"c": 1e6})                  # ffn blocks need far more
     _, records = run(model, spread(model, ["a", "b"]), topology=topology, tokens=4)
-    assert records.outcome == "ok"
+    assert records.outcome == "oom"   # every token generated, memory overflowed
     assert [e.token for e in records.oom] == [1, 2, 3, 4]
     assert {e.device for e in records.oom} == {"c"}
     assert all(e.used_bytes > e.capacity_bytes for e in records.oom)
@@ -185,7 +185,8 @@ def test_device_failure_mid_token_replaces_rebuilds_and_keeps_every_token_once(r
     _, calm = _failure_run({})
     t5 = calm.tokens[4]
     middle = (t5.start_s + t5.end_s) / 2
-    sim, records = _failure_run({"a": ((middle, middle + 0.05),)}, recovery)
+    outage = 10.0   # a spans the rest of the run: token ends (memory samples) fall in it
+    sim, records = _failure_run({"a": ((middle, middle + outage),)}, recovery)
     assert records.outcome == "ok"
     assert [t.token for t in records.tokens] == list(range(1, 13))
     hit = records.tokens[4]
@@ -200,10 +201,29 @@ def test_device_failure_mid_token_replaces_rebuilds_and_keeps_every_token_once(r
     if recovery == "resend":   # weights and caches from the controller's replicas
         assert sum(f.size_bytes for f in flows) > sum(m.size_bytes for m in rebuilt) * 0.99
     # while a is down nothing is placed on it
-    down = [s for s in records.memory if middle < s.time_s < middle + 0.05 and s.device == "a"]
-    assert all(s.used_bytes == 0 for s in down)
+    down = [s for s in records.memory if middle < s.time_s < middle + outage and
+            s.device == "a"]
+    assert down and all(s.used_bytes == 0 for s in down)
     # the recompute path pays a pass over the whole sequence: slower than resending
     assert hit.latency_s > t5.latency_s
+
+
+def test_blocks_moved_during_prefill_carry_their_weights():
+    """A failure during the first pass: the re-decision moves healthy blocks too, and
+    each carries its weights (no cache exists yet), never 0 bytes."""
+    _, calm = _failure_run({})
+    first = calm.tokens[0]
+    middle = (first.start_s + first.end_s) / 2
+    _, records = _failure_run({"a": ((middle, middle + 10.0),)})
+    assert [t.token for t in records.tokens] == list(range(1, 13))
+    moved = [m for m in records.migrations if m.mode == "blocking" and m.token == 1]
+    assert moved, "round-robin re-spreads the healthy blocks over the devices left"
+    model = get_model("gpt2-small").with_overrides(n_layers=2)
+    from testbed.plan.work import DECODE, step_work
+    work = step_work(get_cost_model("decode"), model, DECODE, 1, 0)
+    for m in moved:
+        assert m.size_bytes == work.cost(m.block.split(".")[1].rstrip("0123456789")
+                                         ).weight_bytes > 0
 
 
 def test_failure_at_a_token_boundary_loses_no_pass():

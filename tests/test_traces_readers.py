@@ -33,7 +33,7 @@ README = {
         ("pensieve", 0.983, 0.963),
     "lumos5g_mmwave/5g_trace_100_walking": ("lumos5g", 498.550, 499.040),
     "lumos5g_mmwave/5g_trace_103_driving": ("lumos5g", 296.877, 297.715),
-    "ucc_5g_beyond_throughput/B_2020.01.16_09.56.56.csv": ("ucc5g", 39.971, None),
+    "ucc_5g_beyond_throughput/B_2020.01.16_09.56.56.csv": ("ucc5g", 39.971, 39.971),
     "oboe/trace_1.txt": ("oboe", 4.234, 4.117),
 }
 # Row counts and other figures from the README's per-file table.
@@ -118,10 +118,18 @@ def test_oboe_gap_rules_and_ucc_options():
     assert means["zero"] < min(means["hold"], means["next"], means["interpolate"])
     assert means["hold"] != means["next"]
     ucc = SHARED / "ucc_5g_beyond_throughput/B_2020.01.16_09.56.56.csv"
-    spread, mean = load_trace(ucc), load_trace(ucc, aggregate="mean")
+    spread, mean = load_trace(ucc, aggregate="spread"), load_trace(ucc, aggregate="mean")
     assert len(spread.times_s) == 1741 and len(mean.times_s) == 1536  # distinct seconds
     up = trace_stats(load_trace(ucc, direction="ul"))
     assert 0 < up["mean_bps"] < trace_stats(spread)["mean_bps"]
+    # each row a one-second window: the replayed mean is the dataset's per-row mean (the
+    # README's 40.0 Mbit/s), where holding rows over skipped seconds gives them more weight
+    window = load_trace(ucc)
+    stats = trace_stats(window)
+    assert stats["duration_s"] == 1741 and stats["samples"] == 1741
+    assert stats["mean_bps"] == pytest.approx(stats["plain_mean_bps"], rel=1e-12)
+    assert stats["mean_bps"] / 1e6 == pytest.approx(39.971, abs=0.001)
+    assert trace_stats(spread)["mean_bps"] / 1e6 > 42.0
 
 
 # ----- held versus plain, by hand ---------------------------------------------------------------
@@ -194,7 +202,10 @@ def test_ucc_rows_sharing_a_second(tmp_path):
             "2020.01.16_09.56.57,5G,100,10,D\n2020.01.16_09.56.59,LTE,0,10,I\n")
     path = write(tmp_path, "B_x.csv", header + rows)
     assert detect_format(path) == "ucc5g"
-    spread = load_trace(path)
+    window = load_trace(path)     # one second per row, end to end
+    assert window.times_s == (0.0, 1.0, 2.0, 3.0) and window.values == (1e5, 3e5, 1e5, 0.0)
+    assert trace_duration_s(window) == 4.0
+    spread = load_trace(path, aggregate="spread")
     assert spread.times_s == (0.0, 1.0, 1.5, 3.0) and spread.values == (1e5, 3e5, 1e5, 0.0)
     assert trace_duration_s(spread) == 4.0
     mean = load_trace(path, aggregate="mean")

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from testbed.sim.records import completed
 from testbed.cluster import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.runner import run_scenario
@@ -165,7 +166,7 @@ def _row(case: dict, scenario, result, tolerance: float) -> dict:
     memory = tables["memory"]
     held = memory[memory.device == root].used_bytes
     row["root_memory_bytes"] = float(held.max()) if len(held) else np.nan
-    if outcome != "ok":
+    if not completed(outcome):
         row["simulated_outcome"] = OUT_OF_MEMORY if "would hold" in outcome else outcome
         row["agrees"] = row["simulated_outcome"] == row["published_outcome"]
         return row

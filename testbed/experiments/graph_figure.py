@@ -16,6 +16,7 @@ import math
 import textwrap
 from pathlib import Path
 
+from testbed.sim.records import completed
 from testbed.errors import ConfigError, bad_value, close_matches
 from testbed.experiments.scenario import Scenario, partitioner_label, partitioner_spec
 from testbed.plan.graph import COMPUTE, TRANSFER, TaskGraph, graph_to_json
@@ -65,7 +66,7 @@ def graph_at_step(scenario: Scenario, step: int,
         config = sim_config(scenario, dataflow=scenario.dataflow_of(spec))
         sim = Simulation(dataclasses.replace(config, generate_tokens=step), partitioner)
         records = sim.run()
-        if records.outcome != "ok":
+        if not completed(records.outcome):
             raise ConfigError(f"the run with partitioner {label!r} did not reach token "
                               f"{step}: {records.outcome}")
         graph = sim.graph(sim.placement, sim.generation.step_of(step))

@@ -21,6 +21,9 @@ from testbed.errors import ConfigError
 from testbed.registry import Registry
 
 EXPERIMENT_KINDS: Registry = Registry("experiment kind")
+#: Exit status of ``testbed run`` when a run stalled (nothing could progress any more):
+#: its records up to then are written, and one line per stalled partitioner goes to stderr.
+EXIT_STALLED = 3
 
 
 def _output_folder(args: argparse.Namespace, name: str, resolved: dict) -> Path:
@@ -38,7 +41,8 @@ def _writing(out: Path):
 
 @EXPERIMENT_KINDS.register("simulate")
 def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
-    from testbed.experiments.results import default_out_dir, write_results
+    from testbed.experiments.results import (check_free, default_out_dir, results_folder,
+                                             write_config, write_meta, write_results)
     from testbed.experiments.runner import run_scenario
     from testbed.experiments.scenario import scenario_from_dict
     from testbed.experiments.summary import format_summary
@@ -51,15 +55,32 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
           f"{scenario.generate_tokens} tokens, a decision every {scenario.decision_interval} "
           f"token(s), {scenario.migration_mode} migration, seed {scenario.seed}", flush=True)
     timeline, gantt = getattr(args, "timeline", None), getattr(args, "gantt", None)
-    result = run_scenario(scenario, record_jobs=bool(args.jobs or timeline or gantt))
-    out = Path(args.out) if args.out else default_out_dir(result)
+    out = Path(args.out) if args.out else default_out_dir(scenario)
+    force = getattr(args, "force", False)
+    check_free(out, force=force)            # before the work, not after it
     try:
-        write_results(result, out, figures=not args.no_figures)
+        result = run_scenario(scenario, record_jobs=bool(args.jobs or timeline or gantt))
+    except ConfigError:
+        raise
+    except Exception as error:   # a bug: the folder records it (as desmod does), then it shows
+        import traceback
+        with results_folder(out, force=force) as folder:
+            write_config(folder, scenario.resolved)
+            write_meta(folder, name=scenario.name, source=scenario.source, seed=scenario.seed,
+                       resolved=scenario.resolved, wall_s=float("nan"), outcome="error",
+                       exception=f"{type(error).__name__}: {error}",
+                       traceback=traceback.format_exc())
+        raise
+    try:
+        with results_folder(out, force=force) as folder:
+            write_results(result, folder, figures=not args.no_figures)
     except OSError as error:  # e.g. --out names a file, or a read-only folder
         raise ConfigError(f"cannot write the results: {error.strerror or error}",
                           source=str(out), field="--out") from None
     print(format_summary(result.summary, result.tables["memory"]))
     print(f"\nsimulated in {format_time(result.wall_s, 3)}; results in {out}/")
+    stalled = {label: outcome for label, outcome in result.outcomes.items()
+               if outcome.startswith("stalled")}
     if timeline:
         from testbed.experiments.timeline import write_trace
         print(f"timeline (Chrome/Perfetto trace) in {write_trace(result, timeline)}")
@@ -70,6 +91,11 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
                           tokens=getattr(args, "gantt_tokens", 3) or 3,
                           title=f"{scenario.name}: {scenario.model.name}")
         print(f"Gantt chart in {path}")
+    if stalled:
+        import sys
+        for label, outcome in stalled.items():
+            print(f"testbed: {label} {outcome}", file=sys.stderr)
+        return EXIT_STALLED
     return 0
 
 
@@ -77,12 +103,13 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
 def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
     from testbed.experiments.optimality_gap import (format_gap_summary, load_gap_spec,
                                                     run_gap_experiment, summarise_gaps)
-    from testbed.experiments.results import write_config, write_meta
+    from testbed.experiments.results import (check_free, results_folder, write_config,
+                                             write_meta)
 
     _single_run_options(args, "an optimality-gap experiment")
     spec = load_gap_spec(data, source=source, quick=args.quick, full=args.full, seed=args.seed)
     out = _output_folder(args, spec.name, spec.resolved)
-    _writing(out)
+    check_free(out, force=getattr(args, "force", False))
     runs = len(spec.settings) * spec.seeds * len(spec.presets) * len(spec.partitioners)
     print(f"experiment {spec.name}: {runs} runs of {spec.steps} decisions, each against the "
           f"exact optimum (seed {spec.seed})", flush=True)
@@ -90,15 +117,17 @@ def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
     steps = run_gap_experiment(spec)
     summary = summarise_gaps(steps)
     wall = time.perf_counter() - started
-    write_config(out, spec.resolved)
-    steps.to_csv(out / "gap_steps.csv", index=False)
-    summary.to_csv(out / "gap_summary.csv", index=False)
-    summary.to_csv(out / "summary.csv", index=False)   # every experiment has a summary.csv
-    write_meta(out, name=spec.name, source=source, seed=spec.seed, resolved=spec.resolved,
-               wall_s=wall)
-    if not args.no_figures:
-        from testbed.experiments.plots import plot_gaps
-        plot_gaps(steps, out / "gap.png", title=f"{spec.name}: per-step gap to the optimum")
+    with results_folder(out, force=getattr(args, "force", False)) as folder:
+        write_config(folder, spec.resolved)
+        steps.to_csv(folder / "gap_steps.csv", index=False)
+        summary.to_csv(folder / "gap_summary.csv", index=False)
+        summary.to_csv(folder / "summary.csv", index=False)   # every experiment has one
+        write_meta(folder, name=spec.name, source=source, seed=spec.seed,
+                   resolved=spec.resolved, wall_s=wall)
+        if not args.no_figures:
+            from testbed.experiments.plots import plot_gaps
+            plot_gaps(steps, folder / "gap.png",
+                      title=f"{spec.name}: per-step gap to the optimum")
     print(format_gap_summary(summary))
     print(f"\nran in {wall:.1f} s; results in {out}/")
     return 0
@@ -110,7 +139,8 @@ def regret(data: dict, source: str, args: argparse.Namespace) -> int:
     import sys
 
     from testbed.experiments.progress import Progress
-    from testbed.experiments.results import write_config, write_meta
+    from testbed.experiments.results import (check_free, results_folder, write_config,
+                                             write_meta)
     from testbed.horizon.experiment import (format_regret, load_regret_spec, run_regret,
                                             summarise_regret)
 
@@ -118,7 +148,7 @@ def regret(data: dict, source: str, args: argparse.Namespace) -> int:
     name, runs, spec, resolved = load_regret_spec(data, source=source, quick=args.quick,
                                                   full=args.full, seed=args.seed)
     out = _output_folder(args, name, resolved)
-    _writing(out)
+    check_free(out, force=getattr(args, "force", False))
     print(f"experiment {name}: {len(runs)} scenario(s), each partitioner against the "
           f"horizon optimum (exact up to {spec.exact_limit} placements, else a bound on "
           f"the candidates' placements)", flush=True)
@@ -130,14 +160,15 @@ def regret(data: dict, source: str, args: argparse.Namespace) -> int:
         progress.close()
     summary = summarise_regret(table)
     wall = time.perf_counter() - started
-    write_config(out, resolved)
-    table.to_csv(out / "regret.csv", index=False)
-    summary.to_csv(out / "summary.csv", index=False)   # every experiment has a summary.csv
-    write_meta(out, name=name, source=source, seed=runs[0].labels["seed"] if runs else 0,
-               resolved=resolved, wall_s=wall)
-    if not args.no_figures and not table.empty:
-        from testbed.horizon.plots import plot_regret
-        plot_regret(table, out / "regret.png", title=f"{name}: the price of myopia")
+    with results_folder(out, force=getattr(args, "force", False)) as folder:
+        write_config(folder, resolved)
+        table.to_csv(folder / "regret.csv", index=False)
+        summary.to_csv(folder / "summary.csv", index=False)   # every experiment has one
+        write_meta(folder, name=name, source=source,
+                   seed=runs[0].labels["seed"] if runs else 0, resolved=resolved, wall_s=wall)
+        if not args.no_figures and not table.empty:
+            from testbed.horizon.plots import plot_regret
+            plot_regret(table, folder / "regret.png", title=f"{name}: the price of myopia")
     print(format_regret(summary))
     print(f"\nran in {wall:.1f} s; results in {out}/")
     return 0
@@ -148,27 +179,29 @@ def fidelity(data: dict, source: str, args: argparse.Namespace) -> int:
     """Each published row of a table simulated with the same settings; fidelity.csv."""
     from testbed.experiments.fidelity import (format_fidelity, load_fidelity_spec,
                                               run_fidelity)
-    from testbed.experiments.results import write_config, write_meta
+    from testbed.experiments.results import (check_free, results_folder, write_config,
+                                             write_meta)
 
     _single_run_options(args, "a fidelity experiment")
     spec = load_fidelity_spec(data, source=source, quick=args.quick, full=args.full,
                               seed=args.seed)
     out = _output_folder(args, spec.name, spec.resolved)
-    _writing(out)
+    check_free(out, force=getattr(args, "force", False))
     print(f"fidelity {spec.name}: {len(spec.cases)} published rows"
           + (f" ({spec.source_note})" if spec.source_note else ""), flush=True)
     started = time.perf_counter()
     table, tokens = run_fidelity(spec, source=source)
     wall = time.perf_counter() - started
-    write_config(out, spec.resolved)
-    table.to_csv(out / "fidelity.csv", index=False)
-    table.to_csv(out / "summary.csv", index=False)    # every experiment has a summary.csv
-    tokens.to_csv(out / "tokens.csv", index=False)
-    write_meta(out, name=spec.name, source=source, seed=spec.template.get("seed", 0),
-               resolved=spec.resolved, wall_s=wall)
-    if not args.no_figures:
-        from testbed.experiments.plots import plot_fidelity
-        plot_fidelity(table, out / "fidelity.png", title=spec.name)
+    with results_folder(out, force=getattr(args, "force", False)) as folder:
+        write_config(folder, spec.resolved)
+        table.to_csv(folder / "fidelity.csv", index=False)
+        table.to_csv(folder / "summary.csv", index=False)    # every experiment has one
+        tokens.to_csv(folder / "tokens.csv", index=False)
+        write_meta(folder, name=spec.name, source=source, seed=spec.template.get("seed", 0),
+                   resolved=spec.resolved, wall_s=wall)
+        if not args.no_figures:
+            from testbed.experiments.plots import plot_fidelity
+            plot_fidelity(table, folder / "fidelity.png", title=spec.name)
     print(format_fidelity(table))
     agree = int(table.agrees.sum())
     print(f"\n{agree} of {len(table)} rows agree (|error| <= {spec.tolerance_pct:g} %, or the "

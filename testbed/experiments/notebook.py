@@ -35,7 +35,7 @@ def ensure_results(config: str, name: str, *, quick: bool | None = None) -> Path
     if (out / marker).is_file():
         return out
     args = argparse.Namespace(out=str(out), seed=None, quick=quick, full=False, jobs=False,
-                              no_figures=True)
+                              no_figures=True, force=True)
     with contextlib.redirect_stdout(io.StringIO()):
         run_file(str(REPOSITORY / config), args)
     return out

@@ -342,6 +342,11 @@ def plot_results(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise ConfigError("not a results folder (expected a folder written by testbed run)",
                           source=str(folder))
+    from testbed.experiments.results import is_complete
+    if not is_complete(folder) and not (folder / "runs").is_dir():
+        raise ConfigError("is incomplete (no DONE marker): the run was interrupted or failed "
+                          "while writing it, or an older testbed wrote it; run it again",
+                          source=str(folder))
     if (folder / "gap_steps.csv").is_file():
         return [plot_gaps(pd.read_csv(folder / "gap_steps.csv"), folder / "gap.png",
                           title=f"{folder.name}: per-step gap to the optimum")]

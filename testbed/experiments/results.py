@@ -3,7 +3,9 @@
 Layout of ``results/<scenario>/<run_id>/``::
 
     config.yaml      the scenario with every default filled in (re-runnable as is)
-    meta.json        seed, versions, wall time, outcome per partitioner
+    meta.json        seed, versions (testbed, its git commit, Python, libraries), wall time,
+                     the outcome (overall and per partitioner) and any exception
+    DONE             written last: the folder is complete
     summary.csv      one row per partitioner
     tokens.csv       one row per generated token      flows.csv       one row per transfer
     migrations.csv   one row per migrated block       memory.csv      one row per device sample
@@ -14,14 +16,22 @@ Layout of ``results/<scenario>/<run_id>/``::
                      the distributions of TTFT and TPOT)
 
 ``run_id`` is a hash of the resolved config, so the same scenario and seed always land in
-the same folder.
+the same folder. A folder is written whole or not at all (:func:`results_folder`: a
+temporary folder beside it, ``DONE`` last, then a rename), and an existing results folder
+is only replaced when asked (``--force``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -40,17 +50,67 @@ def run_id(resolved: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def default_out_dir(result: RunResult, root: str | Path = "results") -> Path:
-    return Path(root) / result.scenario.name / run_id(result.scenario.resolved)
+def default_out_dir(run: RunResult | object, root: str | Path = "results") -> Path:
+    """``results/<scenario>/<run_id>`` for a :class:`RunResult` or a scenario."""
+    scenario = getattr(run, "scenario", run)
+    return Path(root) / scenario.name / run_id(scenario.resolved)
+
+
+def check_free(out: str | Path, *, force: bool = False) -> None:
+    """Refuse to write into ``out`` when it already holds something, unless ``force``."""
+    from testbed.errors import ConfigError
+    out = Path(out)
+    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError("already exists; give another --out, or --force to replace it",
+                          source=str(out), field="--out")
+
+
+@contextlib.contextmanager
+def results_folder(out: str | Path, *, force: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``out`` to write into; on success ``DONE`` is written
+    last and it replaces ``out`` in one rename. On any error (an exception, Ctrl-C) it is
+    removed and ``out`` is left as it was."""
+    from testbed.errors import ConfigError
+    out = Path(out)
+    check_free(out, force=force)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as error:
+        raise ConfigError(f"cannot write the results: {error.strerror or error}",
+                          source=str(out), field="--out") from None
+    try:
+        yield scratch
+        (scratch / "DONE").write_text("complete\n", encoding="utf-8")
+        if out.is_dir() and not out.is_symlink():
+            shutil.rmtree(out)
+        elif out.exists():
+            out.unlink()
+        os.replace(scratch, out)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def is_complete(folder: str | Path) -> bool:
+    """Whether ``folder`` was written whole (its ``DONE`` marker is there)."""
+    return (Path(folder) / "DONE").is_file()
+
+
+def overall_outcome(outcomes: dict[str, str]) -> str:
+    """One word for a run's outcomes: ok, oom, infeasible, stalled (the worst of them)."""
+    words = {outcome.split()[0].rstrip(":") for outcome in outcomes.values()} or {"ok"}
+    for word in ("error", "stalled", "infeasible", "oom"):
+        if word in words:
+            return word
+    return "ok"
 
 
 def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = True) -> Path:
-    """Write every table, the summary, the config and the figures into ``out_dir``."""
+    """Write every table, the summary, the config and the figures into ``out_dir`` (a
+    folder of its own: see :func:`results_folder` for writing it whole)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # a re-run into the same folder must not leave our older files beside the new ones
-    for stale in ("jobs.csv", "requests.csv", "batches.csv", "latency.png", "latency.pdf"):
-        (out / stale).unlink(missing_ok=True)
     write_config(out, result.scenario.resolved)
     result.summary.to_csv(out / "summary.csv", index=False)
     for name in TABLES:
@@ -60,7 +120,8 @@ def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = Tru
         frame.to_csv(out / f"{name}.csv", index=False)
     write_meta(out, name=result.scenario.name, source=result.scenario.source,
                seed=result.scenario.seed, resolved=result.scenario.resolved,
-               wall_s=result.wall_s, outcomes=result.outcomes)
+               wall_s=result.wall_s, outcome=overall_outcome(result.outcomes),
+               outcomes=result.outcomes)
     if figures:
         title = f"{result.scenario.name}: {result.scenario.model.name}"
         if not result.tables["requests"].empty:     # served requests: their latencies
@@ -91,6 +152,29 @@ def _versions() -> dict[str, str]:
     import numpy
     import pandas
     import simpy
-    return {"testbed": testbed.__version__, "python": platform.python_version(),
-            "simpy": simpy.__version__, "numpy": numpy.__version__,
-            "pandas": pandas.__version__, "networkx": networkx.__version__}
+    versions = {"testbed": testbed.__version__, "python": platform.python_version(),
+                "simpy": simpy.__version__, "numpy": numpy.__version__,
+                "pandas": pandas.__version__, "networkx": networkx.__version__}
+    commit = git_commit()
+    if commit:
+        versions["testbed_commit"] = commit
+    return versions
+
+
+def git_commit() -> str | None:
+    """The git commit of the checkout testbed runs from (``+dirty`` with local changes), or
+    None when it is not a git checkout (an installed package)."""
+    here = Path(testbed.__file__).resolve().parent.parent
+    if not (here / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

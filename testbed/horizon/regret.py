@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from testbed.sim.records import completed
 from testbed.cluster import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.runner import sim_config
@@ -118,7 +119,7 @@ def _run(scenario: Scenario, entry, decision_tokens: list[int]) -> _Run:
     for token in decision_tokens:
         current = partitioner.chosen.get(token, current)
         sequence.append(current)
-    complete = records.outcome == "ok" and all(p is not None for p in sequence)
+    complete = completed(records.outcome) and all(p is not None for p in sequence)
     return _Run(label, sequence if complete else None, end, records.outcome,
                 scenario.dataflow_of(entry))
 

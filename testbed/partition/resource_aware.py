@@ -134,7 +134,7 @@ class _State:
                        for k in ("attn", "proj", "ffn")}
         self.need = {k: obs.memory_bytes(k) for k in ("attn", "proj", "ffn")}
         max_memory = max(s.spec.memory_bytes for s in obs.devices)
-        max_flops = max(s.effective_flops for s in obs.devices)
+        max_flops = max(s.effective_flops for s in obs.devices) or 1.0  # all at 100 % load
         self.demand = {k: self.need[k] / max_memory + obs.block_cost(k).flops / max_flops
                        for k in ("attn", "proj", "ffn")}
         self.where: dict[Block, int] = {}

@@ -39,6 +39,11 @@ class DeviceState:
         return self.spec.name
 
     @property
+    def usable(self) -> bool:
+        """Up, with some compute and memory bandwidth free of background load now."""
+        return self.up and self.avail_compute > 0 and self.avail_mem > 0
+
+    @property
     def block_memory_bytes(self) -> float:
         """Memory this device can give to blocks (bytes)."""
         return self.spec.memory_bytes - self.reserved_bytes
@@ -113,8 +118,9 @@ class Observation:
 
     @cached_property
     def candidates(self) -> tuple[str, ...]:
-        """Devices that may host blocks now: up, and not the controller unless allowed."""
-        return tuple(d.name for d in self.devices if d.up and
+        """Devices that may host blocks now: up, not entirely taken by background load
+        (:attr:`DeviceState.usable`), and not the controller unless allowed."""
+        return tuple(d.name for d in self.devices if d.usable and
                      (self.controller_hosts_blocks or d.name != self.controller))
 
     def block_cost(self, block: Block | str) -> BlockCost:

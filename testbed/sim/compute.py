@@ -9,6 +9,7 @@ it is submitted, and the queue needs no process of its own.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import simpy
@@ -41,8 +42,26 @@ class ComputeQueue:
         self.avail_mem = avail_mem
         self.free_at_s = 0.0
         self.busy_s = 0.0
+        self.stalled_since_s: float | None = None   # when work that never ends was queued
         self.records = records
         self._block_s: dict[int, tuple[BlockCost, float, float, float]] = {}  # one block (s)
+
+    #: A device with no compute or memory bandwidth free for this long (s) never gets any
+    #: back: its work never starts (the engine reports the run as stalled).
+    STALLED_AFTER_S = 3600.0
+
+    def usable_from_s(self, t_s: float) -> float:
+        """The first time from ``t_s`` at which some compute and memory bandwidth are free
+        (s; inf if none within :attr:`STALLED_AFTER_S`, or ever)."""
+        series = [s for s in (self.avail_compute, self.avail_mem) if s is not None]
+        t = t_s
+        while True:
+            c, m = self.availability(t)
+            if c > 0 and m > 0:
+                return t
+            t = min((s.next_change_s(t) for s in series), default=math.inf)
+            if not t - t_s <= self.STALLED_AFTER_S:
+                return math.inf
 
     def availability(self, t_s: float) -> tuple[float, float]:
         """(compute, memory-bandwidth) fractions free at ``t_s``."""
@@ -90,19 +109,33 @@ class ComputeQueue:
         """Queue a computation of ``parts`` (``((BlockCost, count), ...)``, run one after
         another); the event fires when it is done. ``n_blocks`` is what the record says."""
         now = self.env.now
-        start = self.free_at_s if self.free_at_s > now else now
+        start = self._start_s(now)
         return self._queue(now, start, self.parts_time_s(parts, start), n_blocks, label)
 
     def submit_busy(self, busy_s: float, label: str = "") -> simpy.Timeout:
         """Queue ``busy_s`` seconds of processor time (at full availability; stretched by
         background load), e.g. a message's software overhead."""
         now = self.env.now
-        start = self.free_at_s if self.free_at_s > now else now
+        start = self._start_s(now)
         return self._queue(now, start, self.busy_time_s(busy_s, start), 0, label)
+
+    def _start_s(self, now: float) -> float:
+        """When work submitted now starts: once the queue is free and the device has some
+        compute and memory bandwidth free of background load (a device at 100 % load runs
+        nothing while it is)."""
+        start = self.free_at_s if self.free_at_s > now else now
+        if self.avail_compute is None and self.avail_mem is None:
+            return start
+        return self.usable_from_s(start)
 
     def _queue(self, now: float, start: float, service: float, n_blocks: int,
                label: str) -> simpy.Timeout:
         end = start + service
+        if not math.isfinite(end):     # never done: an event that never fires
+            self.free_at_s = math.inf
+            self.stalled_since_s = now if self.stalled_since_s is None else \
+                self.stalled_since_s
+            return self.env.event()
         self.free_at_s = end
         self.busy_s += service
         if self.records is not None:

@@ -64,6 +64,8 @@ from testbed.traces.series import Series
 MIGRATION_MODES = ("blocking", "live")
 FAST_RETRY = 16   # passes of a placement run event by event after a sweep was refused
 CACHE_RECOVERY = ("recompute", "resend")
+STALL_CHECK_S = 60.0      # how often the watchdog looks for progress (simulated s)
+STALLED_AFTER_S = 3600.0  # no progress for this long (simulated s): the run has stalled
 
 
 @dataclass
@@ -173,6 +175,8 @@ class Simulation:
         self._runners: dict[int, GraphRunner] = {}   # per template: its event-driven runner
         self._fast_wait: dict[int, int] = {}         # per template: passes before a new sweep
         self.swept_passes = 0                        # passes computed by the fast sweep
+        self._token = 0                              # the pass being produced
+        self._idle = False                           # waiting for the next arrival
         self._first_work = step_work(config.cost, config.model, DECODE, 1, 0)
         self.generation: Generation = SingleSequence(
             config.cost, config.model, config.prompt_tokens, config.generate_tokens) \
@@ -243,10 +247,13 @@ class Simulation:
             t0_s < down <= now for down, _ in self.cfg.failures.get(name, ()))}
 
     def _migration_bytes(self, block: Block, before: StepWork | None) -> float:
-        """Bytes sent to move ``block`` (:func:`~testbed.plan.migration.migration_bytes`;
-        nothing before the first pass)."""
+        """Bytes sent to move ``block`` (:func:`~testbed.plan.migration.migration_bytes`).
+        Before the first pass is through (a re-decision during prefill) a block holds its
+        weights and no cache yet: its weights move (nothing if pre-loaded)."""
         if before is None:
-            return 0.0
+            if self.cfg.weights_preloaded:
+                return 0.0
+            return self._first_work.cost(self.dataflow.moving_part(block.kind)).weight_bytes
         return migration_bytes(self.dataflow, block.kind, before, self.cfg.weights_preloaded)
 
     def _send_moves(self, moves, sizes: dict[str, float], kind: str, tag: str):
@@ -434,10 +441,12 @@ class Simulation:
             if work is None:
                 break
             if not isinstance(work, StepWork):   # idle until the next arrival
+                self._idle = True
                 yield env.timeout(max(0.0, work - env.now))
+                self._idle = False
                 continue
             iteration += 1
-            token = iteration
+            token = self._token = iteration
             start = env.now
             decided, wall, migrations = False, 0.0, 0
             migration_wait = recovery = lost_s = 0.0
@@ -449,6 +458,11 @@ class Simulation:
                 checked_s = env.now
                 if lost and self._live is not None:
                     self._abandon_live(token, lost)
+                if (lost or due) and self._live is None:
+                    usable = yield from self._until_usable(token)
+                    if not usable:
+                        generation.end(env.now)
+                        return
                 if lost or due:
                     due = False
                     if self._live is not None:
@@ -501,10 +515,98 @@ class Simulation:
         self._live = None
         self._incoming_bytes.clear()
 
+    # ------------------------------------------------------------------ stalls
+    def _hosts(self) -> list[str]:
+        return [n for n in self.queues if self.cfg.controller_hosts_blocks or
+                n != self.controller]
+
+    def _until_usable(self, token: int):
+        """Wait until some device that may host blocks is up with compute free of
+        background load; False (the run has stalled) if none ever will be."""
+        env = self.env
+        while True:
+            now = env.now
+            hosts = self._hosts()
+            if any(not self._is_down(n, now) and all(a > 0 for a in
+                                                      self.queues[n].availability(now))
+                   for n in hosts):
+                return True
+            ups = [up for n in hosts for down, up in self.cfg.failures.get(n, ())
+                   if down <= now < up]
+            usable = [self.queues[n].usable_from_s(now) for n in hosts
+                      if not self._is_down(n, now)]
+            nxt = min(ups + [u for u in usable if u > now], default=float("inf"))
+            if not nxt - now <= STALLED_AFTER_S:
+                self.records.outcome = (
+                    f"stalled at token {token}: every device that may host blocks "
+                    f"({', '.join(hosts)}) is down or at 100 % background load for good "
+                    f"(from t = {now:.6g} s)")
+                return False
+            yield env.timeout(nxt - now)
+
+    def _progress(self) -> tuple:
+        """Changes whenever the run moves on (passes, transfers, migrations)."""
+        return (len(self.records.tokens), len(self.records.flows),
+                len(self.records.migrations), len(self.records.decisions))
+
+    def _moving(self) -> bool:
+        """Whether something is progressing now: bytes flowing, a device computing, or
+        the served workload waiting for its next arrival."""
+        now = self.env.now
+        return self._idle or any(f.rate_bps > 0 for f in self.network.active_flows) or \
+            any(now < q.free_at_s < float("inf") for q in self.queues.values())
+
+    def _watchdog(self, stop: simpy.Event):
+        """End the run as stalled when nothing has moved for :data:`STALLED_AFTER_S`."""
+        mark, since = self._progress(), self.env.now
+        while True:
+            yield self.env.timeout(STALL_CHECK_S)
+            now = self.env.now
+            if self._progress() != mark or self._moving():
+                mark, since = self._progress(), now
+            elif now - since >= STALLED_AFTER_S:
+                self._stalled(since)
+                stop.succeed()
+                return
+
+    def _stalled(self, since_s: float) -> None:
+        """Record that nothing can progress any more, saying what blocks it."""
+        capacity = self.network.capacity_bps
+        dead = []
+        for flow in self.network.active_flows:
+            if flow.rate_bps == 0:
+                dead += [r for r in flow.resources if capacity(r) == 0]
+        names = [f"link {r[0]} -> {r[1]}" if isinstance(r, tuple) and len(r) == 2 and
+                 r[0] not in ("nic-tx", "nic-rx") else f"{r[0]} {r[1]}"
+                 if isinstance(r, tuple) else f"medium {r}" for r in dict.fromkeys(dead)]
+        why = f"{', '.join(names)} at 0 bit/s" if names else ""
+        busy = [n for n, q in self.queues.items() if q.stalled_since_s is not None]
+        if busy:
+            why += ("; " if why else "") + f"{', '.join(busy)} at 100 % background load"
+        r = self.records
+        moments = [x[-1].end_s for x in (r.tokens, r.flows) if x]
+        if r.decisions:
+            moments.append(r.decisions[-1].time_s)
+        last = max(moments, default=since_s)
+        self.records.outcome = (f"stalled at token {self._token}: "
+                                f"{why or 'nothing can progress'} for good (nothing has "
+                                f"moved since t = {last:.6g} s)")
+        self.generation.end(self.env.now)
+
     def run(self) -> Records:
-        """Generate every token; return the records (``outcome`` says how it ended)."""
+        """Generate every token; return the records (``outcome`` says how it ended:
+        :data:`~testbed.sim.records.COMPLETED`, or why it stopped early)."""
         done = self.env.process(self._generate())
-        self.env.run(until=done)
+        stop = self.env.event()
+        self.env.process(self._watchdog(stop))
+        try:
+            self.env.run(until=self.env.any_of([done, stop]))
+        except RuntimeError as error:   # nothing scheduled any more: nothing can move
+            if "No scheduled events left" not in str(error):
+                raise
+            self._stalled(self.env.now)
+        if self.records.outcome == "ok" and self.records.oom:
+            self.records.outcome = "oom"
         now = self.env.now
         self.records.devices.extend(DeviceUsage(name, queue.busy_s, now)
                                     for name, queue in self.queues.items())

@@ -10,7 +10,8 @@ sweep over the tasks (in task order) and, only if every condition held, returns 
 the records the event-driven run would have left (flows, computations); otherwise None and
 the engine runs the pass event by event (:class:`~testbed.sim.executor.GraphRunner`).
 
-What is checked, each failing check meaning "run it event by event": a flow at rate 0;
+What is checked, each failing check meaning "run it event by event": a flow at rate 0,
+or work on a device with nothing free of background load;
 two flows sharing a resource whose fluid phases overlap or touch; a capacity change on a
 flow's route before the flow is through (a change on a link nothing is crossing changes
 nothing); a device receiving work out of task order, or two
@@ -100,6 +101,8 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
         service = queue.parts_time_s(parts, start) if parts else \
             queue.busy_time_s(busy_s, start)
         end = start + service
+        if not end < math.inf:    # a device at 100 % load: the queue waits it out
+            return None
         free[dev] = end
         busy[dev] += service
         if record_jobs:

@@ -129,9 +129,20 @@ def _frame(rows: list, cls) -> pd.DataFrame:
                                        columns=columns)
 
 
+#: Outcomes of runs that generated every token: "ok", or "oom" when some device's memory
+#: overflowed on the way (recorded in ``oom``). Any other outcome says why the run stopped
+#: early: "infeasible at token k: ..." or "stalled at token k (t = ... s): ...".
+COMPLETED = ("ok", "oom")
+
+
+def completed(outcome: str) -> bool:
+    """Whether a run with ``outcome`` generated every token."""
+    return outcome in COMPLETED
+
+
 @dataclass
 class Records:
-    """Everything one run recorded, plus its outcome ("ok" or the reason it stopped)."""
+    """Everything one run recorded, plus its outcome (see :data:`COMPLETED`)."""
 
     tokens: list[TokenRecord] = field(default_factory=list)
     flows: list = field(default_factory=list)          # sim.network.FlowRecord

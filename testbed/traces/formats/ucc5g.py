@@ -2,18 +2,24 @@
 (``YYYY.MM.DD_HH.MM.SS``, 1 s resolution, local clock) and ``DL_bitrate`` / ``UL_bitrate``
 in kbit/s, plus radio and GPS columns that are ignored.
 
-Options: ``direction`` ``dl`` (default) or ``ul``; ``aggregate``, what to do with rows
-that share a timestamp (the logger samples about once a second, so a second with two rows
-is usually next to a second with none):
+Options: ``direction`` ``dl`` (default) or ``ul``; ``aggregate``, how rows become time:
 
-- ``spread`` (default): keep every row; the k rows of one second are placed k-th of a
-  second apart (s, s + 1/k, ...). The mean of the samples is the plain mean of the rows;
-- ``mean``: one sample per second, the mean of its rows;
-- ``max``: one sample per second, the largest of its rows (rows logged while throughput
-  tracking pauses report near-zero rates).
+- ``window`` (default): each row is a one-second measurement window (G-NetTrack logs about
+  once a second), laid end to end in file order, so the trace lasts one second per row and
+  its time-weighted mean is the dataset's per-row mean. The logger's clock jitters -- a
+  second with two rows is usually next to one with none (205 repeated and 289 skipped
+  seconds in the 1,741 rows of ``B_2020.01.16_09.56.56.csv``) -- and holding each row until
+  the next timestamp would give the rows before a skipped second double weight (a mean of
+  42.5 Mbit/s there against 40.0 per row). The trace drifts from the wall clock by the
+  skipped seconds (84 s over 30 min in that file);
+- ``spread``: keep the timestamps; the k rows of one second are placed k-th of a second
+  apart (s, s + 1/k, ...), and a skipped second holds the previous row;
+- ``mean``: one sample per logged second, the mean of its rows;
+- ``max``: one sample per logged second, the largest of its rows (rows logged while
+  throughput tracking pauses report near-zero rates).
 
-Times are relative to the first row; the trace lasts until the end of the last logged
-second (its timestamp + 1 s). Missing seconds hold the previous value. Detection: a header with a
+Times are relative to the first row. With the timestamp rules the trace lasts until the
+end of the last logged second (its timestamp + 1 s). Detection: a header with a
 ``Timestamp`` column and a ``DL_bitrate`` or ``UL_bitrate`` column.
 """
 
@@ -31,7 +37,7 @@ from testbed.units import rate_unit_factor
 TIME_COLUMN = "Timestamp"
 TIME_FORMAT = "%Y.%m.%d_%H.%M.%S"
 COLUMNS = {"dl": "DL_bitrate", "ul": "UL_bitrate"}
-AGGREGATES = ("spread", "mean", "max")
+AGGREGATES = ("window", "spread", "mean", "max")
 KBPS = rate_unit_factor("kbit/s")
 
 
@@ -45,7 +51,7 @@ def detect(first_lines: list[str], path: Path) -> bool:
     return TIME_COLUMN in names and any(name in names for name in COLUMNS.values())
 
 
-def read(path: Path, *, direction: object = "dl", aggregate: object = "spread") -> Series:
+def read(path: Path, *, direction: object = "dl", aggregate: object = "window") -> Series:
     """kbit/s per row -> capacity (bit/s) over time."""
     column = COLUMNS[choice_option("direction", direction, tuple(COLUMNS))]
     rule = choice_option("aggregate", aggregate, AGGREGATES)
@@ -88,6 +94,10 @@ def read(path: Path, *, direction: object = "dl", aggregate: object = "spread") 
     if not seconds:
         raise line_error(path, lines[0].number, "got a header and no rows; expected rows of "
                                                 "samples")
+    if rule == "window":
+        values = [rate for rates in groups for rate in rates]
+        return series(path, "ucc5g", [float(i) for i in range(len(values))], values,
+                      duration_s=float(len(values)))
     times, values = [], []
     for t, rates in zip(seconds, groups):
         if rule == "spread":
@@ -102,5 +112,5 @@ def read(path: Path, *, direction: object = "dl", aggregate: object = "spread") 
 register(TraceFormat("ucc5g", detect, read,
                      {"direction": "dl (default) or ul",
                       "aggregate": f"rows sharing a timestamp: {', '.join(AGGREGATES)} "
-                                   "(default 'spread')"},
+                                   "(default 'window': each row one second)"},
                      "G-NetTrack CSV, Timestamp and DL_bitrate/UL_bitrate in kbit/s"))

@@ -1,0 +1,116 @@
+"""Results folders are written whole or not at all, never over another without --force,
+and say how the run went (outcome, exception, versions, commit)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testbed.errors import ConfigError
+from testbed.experiments import kinds
+from testbed.experiments.results import overall_outcome, results_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "experiments" / "quickstart.yaml"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "testbed.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def _args(out: Path, **extra) -> argparse.Namespace:
+    return argparse.Namespace(out=str(out), seed=None, quick=True, full=False, jobs=False,
+                              no_figures=True, force=False, timeline=None, gantt=None,
+                              **extra)
+
+
+def _quickstart() -> tuple[dict, str]:
+    return kinds.read_experiment(str(QUICKSTART), argparse.Namespace(set=None))
+
+
+def test_an_existing_folder_is_refused_without_force_and_replaced_with_it(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "mine.txt").write_text("not a result")
+    proc = _cli("run", QUICKSTART, "--quick", "--no-figures", "--out", out)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "--force" in proc.stderr and str(out) in proc.stderr
+    assert (out / "mine.txt").read_text() == "not a result"        # nothing touched
+    proc = _cli("run", QUICKSTART, "--quick", "--no-figures", "--out", out, "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "mine.txt").exists() and (out / "DONE").is_file()
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["outcome"] == "ok" and set(meta["outcomes"].values()) == {"ok"}
+    assert meta["versions"]["testbed"]
+    if (ROOT / ".git").exists():
+        assert len(meta["versions"]["testbed_commit"].split("+")[0]) == 40
+    assert not list(tmp_path.glob(".run.partial-*"))
+
+
+def test_an_interrupted_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    from testbed.experiments import results
+
+    def interrupted(result, folder, figures=True):
+        (Path(folder) / "summary.csv").write_text("half")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(results, "write_results", interrupted)
+    data, source = _quickstart()
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        kinds.simulate(data, source, _args(out))
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_run_leaves_a_folder_recording_the_exception(tmp_path, monkeypatch):
+    from testbed.experiments import runner
+
+    def broken(scenario, record_jobs=False):
+        raise RuntimeError("a bug in the engine")
+    monkeypatch.setattr(runner, "run_scenario", broken)
+    data, source = _quickstart()
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        kinds.simulate(data, source, _args(out))
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["outcome"] == "error"
+    assert meta["exception"] == "RuntimeError: a bug in the engine"
+    assert "Traceback" in meta["traceback"] and (out / "config.yaml").is_file()
+    assert not (out / "summary.csv").exists()
+
+
+def test_plot_refuses_an_incomplete_folder(tmp_path):
+    proc = _cli("run", QUICKSTART, "--quick", "--no-figures", "--out", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / "run" / "DONE").unlink()
+    proc = _cli("plot", tmp_path / "run")
+    assert proc.returncode == 2 and "incomplete" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_results_folder_keeps_the_old_folder_when_writing_fails(tmp_path):
+    out = tmp_path / "run"
+    with results_folder(out) as folder:
+        (folder / "a.csv").write_text("first")
+    with pytest.raises(ConfigError, match="--force"):
+        with results_folder(out):
+            pass
+    with pytest.raises(ValueError):
+        with results_folder(out, force=True) as folder:
+            (folder / "a.csv").write_text("second")
+            raise ValueError("half way")
+    assert (out / "a.csv").read_text() == "first" and (out / "DONE").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_the_overall_outcome_is_the_worst():
+    assert overall_outcome({"a": "ok", "b": "ok"}) == "ok"
+    assert overall_outcome({"a": "ok", "b": "oom"}) == "oom"
+    assert overall_outcome({"a": "oom", "b": "infeasible at token 3: x"}) == "infeasible"
+    assert overall_outcome({"a": "stalled at token 1: link", "b": "oom"}) == "stalled"
