@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="results folder (default: results/<name>/<run_id>)")
     run.add_argument("--force", action="store_true",
                      help="replace the results folder if it exists (otherwise: exit 2)")
+    run.add_argument("--quiet", "-q", action="store_true",
+                     help="no progress bar (there is none either when stderr is not a "
+                          "terminal)")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--quick", action="store_true", help="apply the scenario's 'quick' settings")
     run.add_argument("--full", action="store_true", help="apply the scenario's 'full' settings")

@@ -340,10 +340,13 @@ links:
   - {a: ap, b: jetson-nx, both_directions: true,
      bandwidth: {points: [["0 s", "400 Mbit/s"], ["5 ms", "20 Mbit/s"]], loop: "10 ms"}}
 """, encoding="utf-8")
-    try:  # the run takes well under a second when it works
+    # The run takes about a second when it works and never ends when the replay loops in
+    # zero time; the limit only tells a hang from a busy machine (the test above checks
+    # the cause, next_change_s always moving on, without a clock).
+    try:
         proc = subprocess.run([sys.executable, "-m", "testbed.cli", "run", str(scenario),
                                "--out", str(tmp_path / "out"), "--no-figures"],
-                              capture_output=True, text=True, cwd=tmp_path, timeout=8)
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300)
     except subprocess.TimeoutExpired:
-        pytest.fail("testbed run did not finish within 8 s (zero-time loop in _replay)")
+        pytest.fail("testbed run did not finish within 300 s (zero-time loop in _replay)")
     assert proc.returncode == 0, proc.stderr

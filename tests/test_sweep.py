@@ -265,3 +265,27 @@ def test_progress_line_counts_failures_and_eta():
     text = stream.getvalue()
     assert text.count("\r") == 3 and text.endswith("\n") and text.count("\n") == 1
     assert format_duration(3725) == "1:02:05"
+
+
+def test_token_progress_shows_each_partitioner_and_throttles_redraws():
+    import io
+
+    from testbed.experiments.progress import TokenProgress
+    stream = io.StringIO()
+    bar = TokenProgress(stream, min_interval_s=3600.0)   # only first and last draws
+    for done in range(1, 101):
+        bar("resource_aware", done, 100)
+    for done in range(1, 51):
+        bar("edgeshard", done, 50)
+    bar.close()
+    lines = stream.getvalue().replace("\r", "\n").split("\n")
+    drawn = [line.strip() for line in lines if "tokens" in line]
+    assert [line.split(":")[0] for line in drawn] == ["resource_aware"] * 3 + ["edgeshard"] * 3
+    assert "100/100 tokens" in drawn[2] and "50/50 tokens" in drawn[5]
+    assert "failed" not in stream.getvalue() and stream.getvalue().endswith("\n")
+
+
+def test_testbed_run_draws_no_bar_when_stderr_is_not_a_terminal(tmp_path):
+    proc = cli("run", REPO / "experiments" / "quickstart.yaml", "--quick", "--no-figures",
+               "--out", tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == ""

@@ -14,6 +14,7 @@ Each kind is a function ``(data, source, args) -> exit status`` registered by na
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -58,8 +59,13 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out_dir(scenario)
     force = getattr(args, "force", False)
     check_free(out, force=force)            # before the work, not after it
+    progress = None
+    if not getattr(args, "quiet", False) and sys.stderr.isatty():
+        from testbed.experiments.progress import TokenProgress
+        progress = TokenProgress(sys.stderr)
     try:
-        result = run_scenario(scenario, record_jobs=bool(args.jobs or timeline or gantt))
+        result = run_scenario(scenario, record_jobs=bool(args.jobs or timeline or gantt),
+                              progress=progress)
     except ConfigError:
         raise
     except Exception as error:   # a bug: the folder records it (as desmod does), then it shows
@@ -71,6 +77,9 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
                        exception=f"{type(error).__name__}: {error}",
                        traceback=traceback.format_exc())
         raise
+    finally:
+        if progress is not None:
+            progress.close()
     try:
         with results_folder(out, force=force) as folder:
             write_results(result, folder, figures=not args.no_figures)
@@ -92,7 +101,6 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
                           title=f"{scenario.name}: {scenario.model.name}")
         print(f"Gantt chart in {path}")
     if stalled:
-        import sys
         for label, outcome in stalled.items():
             print(f"testbed: {label} {outcome}", file=sys.stderr)
         return EXIT_STALLED

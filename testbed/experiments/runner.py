@@ -8,6 +8,7 @@ writes them to a folder.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -52,8 +53,17 @@ def sim_config(scenario: Scenario, *, record_jobs: bool = False,
         requests=scenario.requests, batching=scenario.batching)
 
 
-def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
-    """Simulate every partitioner of ``scenario`` under the same conditions."""
+def total_tokens(scenario: Scenario) -> int:
+    """Output tokens a run of ``scenario`` generates (every request's, when serving)."""
+    if scenario.requests is not None:
+        return sum(r.output_tokens for r in scenario.requests)
+    return scenario.generate_tokens
+
+
+def run_scenario(scenario: Scenario, *, record_jobs: bool = False,
+                 progress: Callable[[str, int, int], None] | None = None) -> RunResult:
+    """Simulate every partitioner of ``scenario`` under the same conditions; ``progress``
+    is told (partitioner, tokens done, tokens in all) as each run goes."""
     started = time.perf_counter()
     per_table: dict[str, list[pd.DataFrame]] = {}
     outcomes: dict[str, str] = {}
@@ -68,7 +78,11 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False) -> RunResult:
         try:
             config = sim_config(scenario, record_jobs=record_jobs,
                                 dataflow=scenario.dataflow_of(spec))
-            records = Simulation(config, partitioner).run()
+            simulation = Simulation(config, partitioner)
+            if progress is not None:
+                total = total_tokens(scenario)
+                simulation.on_pass = lambda done, label=label: progress(label, done, total)
+            records = simulation.run()
         except ConfigError as error:
             # bad input only found at run time (e.g. a fixed placement that leaves blocks
             # unplaced): name the scenario file and the partitioner entry

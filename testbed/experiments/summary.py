@@ -111,12 +111,42 @@ def format_summary(summary: pd.DataFrame, memory: pd.DataFrame) -> str:
     peaks = peak_memory_by_device(memory)
     if not peaks.empty:
         lines.append("")
-        lines.append("peak memory per device (used / capacity):")
-        for label, group in peaks.groupby("partitioner", sort=False):
-            cells = [f"{r.device} {format_bytes(r.peak_bytes, 3)}/{format_bytes(r.capacity_bytes, 3)}"
-                     for r in group.itertuples()]
-            lines.append(f"  {label}: " + ", ".join(cells))
+        lines += _memory_block(peaks, memory)
     return "\n".join(lines)
+
+
+#: Up to this many devices the summary lists each one's peak memory; beyond, one line per
+#: partitioner says how many devices hold blocks and which is the fullest.
+LIST_DEVICES_UP_TO = 8
+
+
+def _memory_block(peaks: pd.DataFrame, memory: pd.DataFrame) -> list[str]:
+    """Peak memory per device (few devices), or per partitioner in one line each."""
+    def cell(r) -> str:
+        return f"{format_bytes(r.peak_bytes, 3)}/{format_bytes(r.capacity_bytes, 3)}"
+
+    devices = peaks.device.nunique()
+    if devices <= LIST_DEVICES_UP_TO:
+        lines = ["peak memory per device (used / capacity):"]
+        for label, group in peaks.groupby("partitioner", sort=False):
+            lines.append(f"  {label}: " + ", ".join(f"{r.device} {cell(r)}"
+                                                      for r in group.itertuples()))
+        return lines
+    controllers = set(memory.loc[memory.controller.astype(bool), "device"]) \
+        if "controller" in memory.columns else set()
+    lines = [f"peak memory ({devices} devices; memory.csv has every sample):"]
+    for label, group in peaks.groupby("partitioner", sort=False):
+        workers = group[~group.device.isin(controllers)]
+        holding = workers[workers.peak_bytes > 0]
+        fullest = workers.assign(share=workers.peak_bytes / workers.capacity_bytes) \
+            .sort_values("share", ascending=False, kind="stable").head(1)
+        text = f"  {label}: {len(holding)} of {len(workers)} workers hold blocks"
+        if not fullest.empty and fullest.peak_bytes.iloc[0] > 0:
+            r = next(fullest.itertuples())
+            text += f"; fullest {r.device} {cell(r)} ({100 * r.share:.0f} %)"
+        text += f"; all workers {format_bytes(holding.peak_bytes.sum(), 3)}"
+        lines.append(text)
+    return lines
 
 
 def _t(seconds: float) -> str:

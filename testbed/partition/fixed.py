@@ -5,6 +5,10 @@ ones: ``{"*": "laptop", "L0-15": "jetson", "L3.attn2": "phone", "L4-7.ffn": "nuc
 A pattern is ``*`` (every block), ``L<a>`` or ``L<a>-<b>`` (whole layers), optionally
 followed by ``.attn``, ``.proj``, ``.ffn``, ``.attn<i>`` or, for a model cut into shards,
 ``.proj<i>`` / ``.ffn<i>``.
+
+The placement never changes: if one of its devices cannot host blocks now (down, or at
+100 % background load), the decision is :class:`Infeasible`. Memory is not checked: a
+placement that overflows runs, and the engine records the out-of-memory events.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 
 from testbed.errors import ConfigError
 from testbed.model.blocks import Block
-from testbed.partition.base import PARTITIONERS, Partitioner
+from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
 
@@ -53,8 +57,15 @@ class Fixed(Partitioner):
         self.rules = [(_matcher(p), p, d) for p, d in placement.items()]
 
     def decide(self, obs: Observation) -> Placement:
-        if obs.placement is not None:
-            return obs.placement
+        placement = obs.placement if obs.placement is not None else self._placement(obs)
+        unusable = sorted(set(placement.devices) - set(obs.candidates))
+        if unusable:
+            raise Infeasible(f"the fixed placement uses {', '.join(unusable)}, which cannot "
+                             "host blocks now (down, at 100 % background load, or the "
+                             "controller)")
+        return placement
+
+    def _placement(self, obs: Observation) -> Placement:
         known = {d.name for d in obs.devices}
         assignment: dict[Block, str] = {}
         for matches, pattern, device in self.rules:

@@ -32,6 +32,7 @@ workload is done; :meth:`Simulation.run` returns the :class:`~testbed.sim.record
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import simpy
@@ -177,6 +178,8 @@ class Simulation:
         self.swept_passes = 0                        # passes computed by the fast sweep
         self._token = 0                              # the pass being produced
         self._idle = False                           # waiting for the next arrival
+        #: called after every pass with the number of tokens generated so far
+        self.on_pass: Callable[[int], None] | None = None
         self._first_work = step_work(config.cost, config.model, DECODE, 1, 0)
         self.generation: Generation = SingleSequence(
             config.cost, config.model, config.prompt_tokens, config.generate_tokens) \
@@ -503,6 +506,8 @@ class Simulation:
                                 recovery, lost_s)
             self.records.tokens.extend(generation.finish(iteration, work, start, env.now,
                                                          timing))
+            if self.on_pass is not None:
+                self.on_pass(len(self.records.tokens))
             self._record_memory(token, work)
             before = work
         generation.end(env.now)
