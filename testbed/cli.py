@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="apply the scenario's 'quick' settings")
     run.add_argument("--full", action="store_true", help="apply the scenario's 'full' settings")
     run.add_argument("--record-jobs", dest="jobs", action="store_true",
-                     help="also record every computation (jobs.csv)")
+                     help="also record every computation (jobs.parquet)")
     run.add_argument("--no-figures", action="store_true", help="skip the PNG/PDF figures")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a scenario key, e.g. workload.generate_tokens=16 or "

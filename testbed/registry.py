@@ -34,7 +34,8 @@ class Registry(Generic[T]):
             return self._items[name]
         except (KeyError, TypeError):
             raise ConfigError(
-                f"got unknown {self.kind} {name!r}; expected one of {', '.join(sorted(self._items))}",
+                f"got unknown {self.kind} {name!r}; expected one of "
+                f"{', '.join(sorted(self._items))}",
                 source=source, field=field, value=name) from None
 
     def names(self) -> list[str]:

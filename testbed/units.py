@@ -67,7 +67,8 @@ def _build_tables() -> dict[str, dict[str, float]]:
 
 _TABLES = _build_tables()
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
-_EXAMPLES = {"time": "'5 ms', '2 s'", "length": "'5 m', '30 cm'", "size": "'8 GiB', '512 MB', '10 Mbit'",
+_EXAMPLES = {"time": "'5 ms', '2 s'", "length": "'5 m', '30 cm'",
+             "size": "'8 GiB', '512 MB', '10 Mbit'",
              "rate": "'10 Mbit/s', '1.5 Gbps', '100 MB/s'", "flops": "'3 GFLOP'",
              "flop_rate": "'2 TFLOP/s', '500 GFLOPS'", "power": "'7 W', '500 mW'"}
 
@@ -164,7 +165,7 @@ def parse_fraction(value: object) -> float:
     return number
 
 
-def rate_unit_factor(unit: str, *, lowercase_bits: bool = False) -> float:
+def rate_unit_factor(unit: object, *, lowercase_bits: bool = False) -> float:
     """Bit/s per one ``unit`` (a rate unit alone, e.g. ``"Mbit/s"``, ``"kbps"``, ``"B/s"``).
 
     ``lowercase_bits`` also accepts an all-lowercase spelling, read as bits with the SI

@@ -15,8 +15,9 @@ def random_observation(seed: int, *, n_devices: int = 3, model: str = "paper-sma
                        n_layers: int = 1, preset: str = "paper", heads: int | None = None,
                        current=None, interval: int = 1, seq_len: int = 64,
                        memory_scale: float = 1.0, hosts_blocks: bool = False) -> Observation:
-    """``n_devices`` random devices (the first, "ctl", is the controller) on a full mesh with uniform
-    bandwidths and 1 ms links, background load up to 30 %, as E1 draws them."""
+    """``n_devices`` random devices (the first, "ctl", is the controller) on a full mesh
+    with uniform bandwidths and 1 ms links, background load up to 30 %, as E1 draws
+    them."""
     rng = np.random.default_rng(seed)
     cluster = _parse_cluster({**CLUSTER_DEFAULTS, "latency": "1 ms"}, "<test>")
     cluster["memory_median"] *= memory_scale

@@ -191,7 +191,9 @@ def test_bad_input_is_one_line_exit_2(case: Case, tmp_path: Path):
 
     work = tmp_path / "cwd"
     work.mkdir()
-    proc = run_cli("run", scenario, "--out", out, *case.args, cwd=work)
+    # --force: the folder may be replaced, but only by a complete run, so the bad input
+    # must leave it as it was
+    proc = run_cli("run", scenario, "--out", out, "--force", *case.args, cwd=work)
     assert_one_line_error(proc, tmp_path / case.culprit, case.field)
     # the existing results folder is left alone: nothing deleted, nothing half-written
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

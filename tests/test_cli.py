@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
+from testbed.experiments.results import read_table
 import pytest
 import yaml
 
@@ -106,8 +108,8 @@ def test_quickstart_tokens_csv(quickstart):
 
 def test_quickstart_flows_and_memory_csv(quickstart):
     _, out, scenario = quickstart
-    flows = pd.read_csv(out / "flows.csv")
-    assert not flows.empty
+    flows = read_table(out, "flows")
+    assert not flows.empty and not (out / "flows.csv").exists()   # Parquet, not CSV
     assert set(flows.partitioner) <= set(labels(scenario))
     assert (flows.size_bytes > 0).all()
     assert (flows.end_s >= flows.start_s).all()
@@ -135,7 +137,7 @@ def test_quickstart_shows_a_live_migration_contending_with_inference(quickstart)
     _, out, scenario = quickstart
     migrations = pd.read_csv(out / "migrations.csv")
     assert (migrations["mode"] == "live").all() and len(migrations) > 0
-    flows = pd.read_csv(out / "flows.csv")
+    flows = read_table(out, "flows")
     row = migration_interference(flows, scenario.topology).set_index("partitioner")
     moved = set(migrations.partitioner)
     assert (row.loc[list(moved), "overlapping"] > 0).all()
@@ -160,8 +162,9 @@ def test_quickstart_config_yaml_reloads_to_the_same_results(quickstart, tmp_path
     assert run_id(reloaded.resolved) == run_id(scenario.resolved)
     again = tmp_path / "again"
     write_results(run_scenario(reloaded), again, figures=False)
-    for name in ("summary", "tokens", "flows", "memory", "decisions", "migrations", "oom"):
+    for name in ("summary", "tokens", "memory", "decisions", "migrations", "oom"):
         assert read_rows(again / f"{name}.csv") == read_rows(out / f"{name}.csv"), name
+    assert read_table(again, "flows").equals(read_table(out, "flows"))
 
 
 def test_config_yaml_runs_again_through_the_cli(quickstart, tmp_path):
@@ -173,7 +176,7 @@ def test_config_yaml_runs_again_through_the_cli(quickstart, tmp_path):
     assert not (tmp_path / "rerun" / "latency.png").exists()
 
 
-# ----- the catalogs -------------------------------------------------------------------------------
+# ----- the catalogs ------------------------------------------------------------------------------
 
 def test_models_lists_the_whole_catalog():
     proc = run_cli("models")
@@ -278,7 +281,7 @@ def test_relative_hf_config_is_recorded_so_config_yaml_reloads(tmp_path):
     assert reloaded.model.n_layers == 2 and reloaded.model.d_model == 128
 
 
-# ----- --seed ---------------------------------------------------------------------------------------
+# ----- --seed ------------------------------------------------------------------------------------
 
 def test_seed_option_overrides_and_is_recorded(tmp_path):
     scenario = tmp_path / "scenario.yaml"
@@ -306,15 +309,15 @@ def test_default_out_dir_is_results_name_run_id(tmp_path):
     assert (expected / "config.yaml").is_file()
 
 
-def test_jobs_option_writes_jobs_csv(tmp_path):
+def test_jobs_option_writes_the_jobs_table(tmp_path):
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SMALL, encoding="utf-8")
     out = tmp_path / "out"
     proc = run_cli("run", scenario, "--record-jobs", "--out", out, "--no-figures",
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    jobs = pd.read_csv(out / "jobs.csv")
-    assert not jobs.empty
+    jobs = read_table(out, "jobs")
+    assert not jobs.empty and (out / "jobs.parquet").is_file()
     assert set(jobs.partitioner) == {"single_device", "round_robin"}
 
 

@@ -131,7 +131,7 @@ def test_engine_with_nothing_contending_equals_the_critical_path(case, costs):
     sim, records = simulate(topology, model, placement, dataflow, hosts, messages=messages)
     assert records.outcome == "ok"
     assert overlapping(sim, records) == 0        # the premise: no flow shares a link
-    view = NetworkView(topology, {k: l.capacity_bps for k, l in topology.links.items()})
+    view = NetworkView(topology, {k: link.capacity_bps for k, link in topology.links.items()})
     for token in records.tokens:
         graph = sim.graph(placement, sim.generation.step_of(token.token))
         expected = critical_path(graph, states(topology), view, messages, queues=costs)
@@ -350,7 +350,7 @@ def test_with_contention_the_engine_is_slower_than_the_closed_form_never_faster(
     flow = {"name": "tensor_parallel", "collective": "ring"}
     sim, records = simulate(topology, model, placement, flow, False)
     assert overlapping(sim, records) > 0
-    view = NetworkView(topology, {k: l.capacity_bps for k, l in topology.links.items()})
+    view = NetworkView(topology, {k: link.capacity_bps for k, link in topology.links.items()})
     longer = 0
     for token in records.tokens:
         closed = critical_path(sim.graph(placement, sim.generation.step_of(token.token)),

@@ -7,6 +7,10 @@ before the task graph (commit cd9c6b6, which ran each pass with its own copy of 
 forward pass). The task-graph engine, run event by event, must reproduce them byte for
 byte. The fast sweep (testbed.sim.fast_pass) must agree with the event-driven run to
 1e-12 relative, and every non-float column exactly.
+
+One deliberate change since: ``home_churn``'s digests were remade when blocks moved by a
+re-decision during the prefill pass (a device failing at 50 ms) started to carry their
+weights (they were charged 0 bytes before; issue 14). Its jobs and oom are unchanged.
 """
 
 from __future__ import annotations

@@ -199,7 +199,8 @@ def test_galaxy_shares_heads_in_proportion_to_compute(flops, heads):
 def test_galaxy_moves_heads_off_a_device_without_room():
     model, cost = model_of("paper-small"), get_cost_model("paper")
     probe = build(custom_cluster((1e12,)), 1e12, model, cost)
-    room = probe.memory_bytes("proj") + probe.memory_bytes("ffn") + 2.5 * probe.memory_bytes("attn")
+    room = probe.memory_bytes("proj") + probe.memory_bytes("ffn") + \
+        2.5 * probe.memory_bytes("attn")
     obs = build(custom_cluster((4e12, 2e12, 2e12), {"w0": room}), 1e12, model, cost,
                 latency_s=0.0)
     placement = PARTITIONERS.get("galaxy")(seed=0).decide(obs)

@@ -60,7 +60,7 @@ def test_token_latency_equals_closed_form(model_name, preset, layers):
     sim = Simulation(config, Given(placement))
     records = sim.run()
     assert records.outcome == "ok"
-    view = NetworkView(topology, {k: l.capacity_bps for k, l in topology.links.items()})
+    view = NetworkView(topology, {k: link.capacity_bps for k, link in topology.links.items()})
     states = {name: DeviceState(spec) for name, spec in topology.devices.items()}
     states[topology.controller] = DeviceState(topology.devices[topology.controller])
     for row in records.tokens:

@@ -321,7 +321,8 @@ def test_shipped_wifi_topologies_use_media():
     for name in ("home_office.yaml", "star_wifi.yaml"):
         topology = load_topology(TOPOLOGIES_DIR / name)
         assert topology.media, name
-        wifi_links = {k for k, link in topology.links.items() if link.technology.startswith("wifi")}
+        wifi_links = {k for k, link in topology.links.items()
+                      if link.technology.startswith("wifi")}
         assert wifi_links == set().union(*(m.members for m in topology.media.values()))
         assert not math.isnan(sum(m.preamble_s for m in topology.media.values()))
 

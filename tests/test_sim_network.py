@@ -133,7 +133,8 @@ flow_sets = st.lists(
     min_size=1, max_size=12)
 
 
-@settings(max_examples=int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", "60")), deadline=None)
+@settings(max_examples=int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", "60")),
+          deadline=None)
 @given(flows=flow_sets, caps=st.lists(st.floats(min_value=1e5, max_value=1e8), min_size=4,
                                       max_size=4),
        changes=st.lists(st.tuples(st.floats(min_value=0, max_value=10), st.sampled_from("abcd"),

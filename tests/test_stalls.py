@@ -114,3 +114,15 @@ def test_a_normal_run_is_ok(tmp_path, background):
     extra = {"devices": {"*": {"background": background}}} if background else {}
     result = _run(_scenario(tmp_path, **extra), tmp_path)
     assert result.outcomes["resource_aware"] == "ok"
+
+
+def test_a_controller_cut_off_from_the_start_ends_cleanly(tmp_path):
+    """The controller's only link is down from the start (back only after a day): every
+    partitioner ends the run cleanly (infeasible: nothing can reach the controller; or
+    stalled), never with an error."""
+    dead = [{"a": "mac-mini", "b": "switch", "both_directions": True,
+             "bandwidth": {"points": [["0 s", "0 Mbit/s"], ["86400 s", "1 Gbit/s"]]}}]
+    result = _run(_scenario(tmp_path, links=dead, partitioners=[
+        "resource_aware", "resource_aware_plus", "edgeshard", "greedy"]), tmp_path)
+    for outcome in result.outcomes.values():
+        assert outcome.split()[0] in ("stalled", "infeasible"), outcome

@@ -10,6 +10,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
+
+from testbed.experiments.results import read_table
 import pytest
 
 from testbed.experiments.scenario import load_scenario
@@ -90,8 +92,8 @@ def test_processes_and_tracks_are_named(traced):
 def test_slices_match_the_tables(traced):
     folder, document, scenario = traced
     slices = [e for e in document["traceEvents"] if e["ph"] == "X"]
-    jobs = pd.read_csv(folder / "out" / "jobs.csv")
-    flows = pd.read_csv(folder / "out" / "flows.csv")
+    jobs = read_table(folder / "out", "jobs")
+    flows = read_table(folder / "out", "flows")
     migrations = pd.read_csv(folder / "out" / "migrations.csv")
     tokens = pd.read_csv(folder / "out" / "tokens.csv")
     by_cat = defaultdict(int)

@@ -139,7 +139,7 @@ def test_cli_option_and_format_errors(tmp_path, capsys):
     assert "KEY=VALUE" in err[0] and "unknown option 'gaps'" in err[1] and "nope" in err[2]
 
 
-# ----- the shipped synthetic traces ---------------------------------------------------------------
+# ----- the shipped synthetic traces --------------------------------------------------------------
 
 def test_shipped_traces_are_small_and_reproducible(tmp_path, monkeypatch):
     files = sorted(SHIPPED.glob("*.csv"))

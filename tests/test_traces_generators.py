@@ -118,7 +118,7 @@ def test_generator_parameter_errors():
         generate("steps", 10.0, 1.0, schedule=[(1.0, M)])
 
 
-# ----- replay -------------------------------------------------------------------------------------
+# ----- replay ------------------------------------------------------------------------------------
 
 TRACE = Series((0.0, 1.0, 3.0), (10 * M, 0.0, 40 * M), duration_s=4.0, unit="bit/s",
                provenance="hand")  # mean (10 + 0 + 40) / 4 = 12.5 Mbit/s
@@ -183,7 +183,7 @@ def test_scale_to_mean_on_a_real_trace_with_offset_loop_and_floor():
     assert replayed.loop_period_s == 800.0
 
 
-# ----- scenario entries ---------------------------------------------------------------------------
+# ----- scenario entries --------------------------------------------------------------------------
 
 def no_rng() -> np.random.Generator:
     raise AssertionError("a file or deterministic trace must not draw random numbers")
@@ -278,7 +278,7 @@ def test_errors_inside_the_trace_file_name_that_file_and_line(tmp_path):
     assert str(caught.value).startswith(f"{tmp_path / 'bad.csv'}: line 3: got negative rate")
 
 
-# ----- the engine replays a trace -----------------------------------------------------------------
+# ----- the engine replays a trace ----------------------------------------------------------------
 
 def test_engine_runs_over_a_replayed_trace_with_outages():
     from testbed.cluster import TOPOLOGY_GENERATORS, make_device

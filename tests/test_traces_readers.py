@@ -158,7 +158,7 @@ def test_crlf_comments_blank_lines_and_a_header_are_accepted(tmp_path):
     assert series.values == (1.5e6, 2.5e6) and trace_stats(series)["mean_bps"] == 2e6
 
 
-# ----- each format by hand ------------------------------------------------------------------------
+# ----- each format by hand -----------------------------------------------------------------------
 
 def test_mahimahi_windows_end_at_the_last_timestamp(tmp_path):
     path = write(tmp_path, "tiny.down", "0\n0\n500\n1000\n1500\n2000\n2500\n")
@@ -253,7 +253,7 @@ def test_registry_has_every_format():
                                      "simgrid", "ucc5g"]
 
 
-# ----- malformed files ----------------------------------------------------------------------------
+# ----- malformed files ---------------------------------------------------------------------------
 
 UCC_HEAD = "Timestamp,DL_bitrate,UL_bitrate,State\n"
 OBOE_OK = ("0 1000\n900 1000\n1000 2000\n1900 2000\n2000 3000\n2900 3000\n"

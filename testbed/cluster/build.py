@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from testbed._shipped import shipped_dir
 from testbed.cluster import config_values as cv
 from testbed.cluster.device_config import device_from_config
 from testbed.cluster.generators import TOPOLOGY_GENERATORS
@@ -26,7 +27,7 @@ from testbed.cluster.topology_file import load_topology
 from testbed.errors import ConfigError, bad_value
 from testbed.units import parse_bitrate, parse_time
 
-TOPOLOGIES_DIR = Path(__file__).resolve().parents[2] / "topologies"
+TOPOLOGIES_DIR = shipped_dir("topologies")
 _GENERATOR_ARGS = ("devices", "bandwidth_bps", "latency_s")
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import io
 import math
 from dataclasses import dataclass
@@ -52,10 +51,9 @@ from testbed.model.spec import ModelSpec
 from testbed.plan.work import step_work
 from testbed.units import format_bytes, format_flop_rate
 
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(DeviceSpec)}
-DEFAULT_EFF_FLOPS: float = _DEFAULTS["eff_flops"]
+DEFAULT_EFF_FLOPS: float = DeviceSpec.eff_flops
 """The default fraction of peak FLOP/s (a bound ``memory`` fit keeps at least this)."""
-DEFAULT_EFF_MEM: float = _DEFAULTS["eff_mem"]
+DEFAULT_EFF_MEM: float = DeviceSpec.eff_mem
 """The default fraction of peak memory bandwidth (a bound ``compute`` fit keeps at least
 this)."""
 BOUNDS = ("auto", "memory", "compute")
@@ -300,7 +298,7 @@ def format_calibration(fit: Calibration) -> str:
     return "\n".join(lines)
 
 
-def _positive(text: object, option: str, what: str) -> float:
+def _positive(text: str | float, option: str, what: str) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -310,7 +308,7 @@ def _positive(text: object, option: str, what: str) -> float:
     return value
 
 
-def _seq_len(text: object) -> int:
+def _seq_len(text: str | int) -> int:
     try:
         value = int(text)
     except (TypeError, ValueError):

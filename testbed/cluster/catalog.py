@@ -136,7 +136,7 @@ def _profiles() -> dict[str, tuple[Profile, ...]]:
         efficiencies = []
         for column in ("eff_flops", "eff_mem"):
             try:
-                value = float(row[column])
+                value: object = float(row[column])
             except (TypeError, ValueError):
                 value = row[column]
             if not isinstance(value, float) or not 0.0 < value <= 1.0:
@@ -146,7 +146,8 @@ def _profiles() -> dict[str, tuple[Profile, ...]]:
         if dtype in profiles.setdefault(device, {}):
             raise ConfigError(f"got a second row for {device} at {dtype}; expected one row per "
                               "device and dtype", source=source, field=where, value=dtype)
-        profiles[device][dtype] = (dtype, *efficiencies)
+        eff_flops, eff_mem = efficiencies
+        profiles[device][dtype] = (dtype, eff_flops, eff_mem)
     return {device: tuple(rows.values()) for device, rows in profiles.items()}
 
 

@@ -106,6 +106,7 @@ def point_series(spec: dict, parse_value: Callable[[object, str], float], *, sou
         loop = quantity(parse_time, spec["loop"], source=source, field=f"{field}.loop",
                         what="loop period")
     try:
-        return Series(times, values, loop, unit=unit, provenance=f"{source}: {field}")
+        return Series(tuple(times), tuple(values), loop, unit=unit,
+                      provenance=f"{source}: {field}")
     except ConfigError as error:
         raise relocate(error, source=source, field=field) from None

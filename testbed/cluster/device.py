@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from testbed.errors import ConfigError, bad_value
 from testbed.model.dtypes import get_dtype
@@ -108,7 +109,7 @@ class DeviceSpec:
         return dataclasses.replace(self, **fields)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

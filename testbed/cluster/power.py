@@ -59,11 +59,11 @@ def _device_power() -> dict[str, float]:
 
 @lru_cache(maxsize=1)
 def _link_energy() -> dict[str, tuple[float, float]]:
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     for line, row in enumerate(link_energy_rows(), 2):
-        out[row["technology"]] = tuple(
-            _positive(row[c], LINK_ENERGY_CSV, line, c) * NJ
-            for c in ("tx_nj_per_bit", "rx_nj_per_bit"))
+        tx, rx = (_positive(row[c], LINK_ENERGY_CSV, line, c) * NJ
+                  for c in ("tx_nj_per_bit", "rx_nj_per_bit"))
+        out[row["technology"]] = (tx, rx)
     return out
 
 

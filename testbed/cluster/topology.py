@@ -58,7 +58,8 @@ class LinkSpec:
         if not _is_number(latency) or not (math.isfinite(latency) and latency >= 0):
             raise bad_value(latency, "a finite latency >= 0 s", field=f"{where}.latency_s")
         if self.series is not None and not isinstance(self.series, Series):
-            raise bad_value(self.series, "a Series of capacities in bit/s", field=f"{where}.series")
+            raise bad_value(self.series, "a Series of capacities in bit/s",
+                            field=f"{where}.series")
 
     @property
     def key(self) -> LinkKey:
@@ -87,7 +88,8 @@ class Topology:
         self.source = source
         self.devices: dict[str, DeviceSpec] = {}
         self.graph = nx.Graph(name=name)
-        switches, index = [], {}
+        switches: list[str] = []
+        index: dict[str, int] = {}
         for i, node in enumerate(nodes):
             node_name = node.name if isinstance(node, DeviceSpec) else node
             if not isinstance(node_name, str) or not node_name:
@@ -280,7 +282,8 @@ class Topology:
         if nx.is_connected(self.graph):
             return
         order = {node: i for i, node in enumerate(self.graph)}
-        parts = [sorted(part, key=order.get) for part in nx.connected_components(self.graph)]
+        parts = [sorted(part, key=order.__getitem__)
+                 for part in nx.connected_components(self.graph)]
         parts.sort(key=lambda part: order[part[0]])
         listing = " | ".join("{" + ", ".join(part) + "}" for part in parts)
         raise self._error(ConfigError(f"got {len(parts)} separate parts: {listing}; expected "

@@ -42,6 +42,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from testbed.cluster import config_values as cv
+from testbed.cluster.device import DeviceSpec
 from testbed.cluster.device_config import device_from_config
 from testbed.cluster import wifi
 from testbed.cluster.link_catalog import get_link_technology, line_rate_goodput_factor
@@ -91,20 +92,22 @@ def _nodes(entries: object, source: str) -> list:
     """Nodes in file order: a DeviceSpec per compute node, a name per switch."""
     if not isinstance(entries, list) or not entries:
         raise bad_value(entries, "a non-empty list of nodes", source=source, field="nodes")
-    nodes, index = [], {}
+    nodes: list[DeviceSpec | str] = []
+    index: dict[str, int] = {}
     for i, entry in enumerate(entries):
         field = f"nodes[{i}]"
         entry = cv.mapping(entry, source=source, field=field, what="a node")
         switch = entry.get("switch", False)
         if not isinstance(switch, bool):
             raise bad_value(switch, "true or false", source=source, field=f"{field}.switch")
+        node: DeviceSpec | str
         if switch:
             cv.check_keys(entry, ("name", "switch"), source=source, field=field,
                           required=("name",))
-            node = cv.name(entry["name"], source=source, field=f"{field}.name")
+            node = name = cv.name(entry["name"], source=source, field=f"{field}.name")
         else:
             node = device_from_config(entry, source=source, field=field, extra_keys=("switch",))
-        name = node if switch else node.name
+            name = node.name
         if name in index:
             raise ConfigError(f"got duplicate node name {name!r} (also nodes[{index[name]}])",
                               source=source, field=f"{field}.name", value=name)
@@ -119,7 +122,7 @@ def _links(entries: object, nodes: list, source: str) -> list[LinkSpec]:
         raise bad_value(entries, "a list of links", source=source, field="links")
     names = [node if isinstance(node, str) else node.name for node in nodes]
     seen: dict[frozenset, int] = {}
-    links = []
+    links: list[LinkSpec] = []
     for i, entry in enumerate(entries):
         field = f"links[{i}]"
         entry = cv.mapping(entry, source=source, field=field, what="a link")
@@ -161,6 +164,7 @@ def _link_directions(entry: dict, a: str, b: str, *, source: str,
         latency_s = cv.quantity(parse_time, entry["latency"], source=source,
                                 field=f"{field}.latency", what="latency", allow_zero=True)
     else:
+        assert defaults is not None   # a technology's (checked above)
         latency_s = defaults["latency_s"]
     if "mcs" in entry and not wifi.is_wifi(technology):
         raise ConfigError(f"got an mcs on a {technology or 'plain'} link; expected it on a "
@@ -172,6 +176,7 @@ def _link_directions(entry: dict, a: str, b: str, *, source: str,
     elif phy is not None:
         ab = (wifi.tcp_goodput_bps(phy), None)
     else:
+        assert defaults is not None   # a technology's (checked above)
         ab = (defaults["capacity_bps"], None)
     ba = ab
     if "bandwidth_ba" in entry:
@@ -273,7 +278,8 @@ def _capacity(value: object, *, source: str, field: str) -> tuple[float, Series 
     series = cv.point_series(
         value, lambda v, where: cv.quantity(parse_bitrate, v, source=source, field=where,
                                             what="bandwidth", allow_zero=True),
-        source=source, field=field, unit="bit/s", example="['5 s', '20 Mbit/s']", value_name="rate")
+        source=source, field=field, unit="bit/s", example="['5 s', '20 Mbit/s']",
+        value_name="rate")
     rates = series.values
     if max(rates) <= 0:
         raise bad_value(value, "a series with some capacity > 0", source=source, field=field)
@@ -314,7 +320,7 @@ def _children(element: ElementTree.Element, tag: str) -> list[ElementTree.Elemen
 
 def _data(element: ElementTree.Element, keys: dict) -> dict:
     """The ``<data>`` values of one element, converted by their declared types."""
-    values = {}
+    values: dict[str, bool | float | str] = {}
     for item in _children(element, "data"):
         name, kind = keys.get(item.get("key"), (item.get("key"), "string"))
         text = (item.text or "").strip()

@@ -73,13 +73,15 @@ class Dataflow(abc.ABC):
         return f"<dataflow {self.describe()}>"
 
 
-def make_dataflow(spec: str | dict | Dataflow | None = None, *, source: str | None = None,
+def make_dataflow(spec: object = None, *, source: str | None = None,
                   field: str | None = None) -> Dataflow:
-    """A dataflow from ``"name"``, ``{"name": ..., **options}`` or None (the default)."""
+    """A dataflow from ``"name"``, ``{"name": ..., **options}`` or None (the default);
+    anything else (e.g. an unchecked config value) is a ConfigError."""
     import testbed.dataflows  # noqa: F401  (registers the built-in dataflows)
 
     if isinstance(spec, Dataflow):
         return spec
+    options: dict[str, object]
     if spec is None:
         name, options = DEFAULT_DATAFLOW, {}
     elif isinstance(spec, str):

@@ -18,6 +18,8 @@ attention block (the totals are the same; a test checks the times are too).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from testbed.dataflows.base import DATAFLOWS, Dataflow
 from testbed.errors import bad_value
 from testbed.plan.graph import GraphBuilder, GraphTemplate
@@ -46,7 +48,7 @@ class HeadLevel(Dataflow):
         groups, n_proj = model.attn_blocks_per_layer, model.proj_shards
         # the layer's input: (device holding it, task that produced it); one full hidden
         # state from the controller, then the partial sums of the ffn hosts
-        producers: list[tuple[str, int | None]] = [(controller, None)]
+        producers: Sequence[tuple[str, int | None]] = [(controller, None)]
         for layer in placement.layers:
             index = layer.layer
             proj_hosts = layer.proj_hosts

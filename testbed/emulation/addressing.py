@@ -164,11 +164,14 @@ def _routes(topology: Topology, plan: AddressPlan) -> list[Route]:
             if src == dst:
                 continue
             links = topology.path(src, dst)
-            current, first = src, links[0]
+            current = src
+            first: tuple[str, str] | None = links[0]   # the link leaving ``current``
             for u, v in links:
                 if v not in topology.devices:
                     continue
                 arriving = plan.ports[(v, u)]
+                # v is a device (its ports have addresses), and not past dst
+                assert arriving.address is not None and first is not None
                 route = Route(current, plan.identity[dst], arriving.address,
                               plan.ports[first].name)
                 key = (current, dst)

@@ -18,13 +18,17 @@ number of items and the median and 90th percentile of the absolute error.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
 
 from testbed.cluster.topology import Topology
 from testbed.emulation.plan import TokenPlan
+
+if TYPE_CHECKING:
+    from testbed.sim.network import FlowRecord
+    from testbed.sim.record_log import ChunkedLog
 
 COLUMNS = ["metric", "n", "median_err_pct", "p90_err_pct"]
 #: Transfers with fewer bytes than this are excluded from ``transfer_time`` (they are
@@ -53,8 +57,9 @@ def link_kind(topology: Topology, src: str, dst: str, at_s: float) -> str:
     return kind
 
 
-def join_transfers(plan: TokenPlan, sim_flows: list, emulated: pd.DataFrame,
-                   topology: Topology, size_of: Callable[[float], float] = float,
+def join_transfers(plan: TokenPlan, sim_flows: list[FlowRecord] | ChunkedLog[FlowRecord],
+                   emulated: pd.DataFrame, topology: Topology,
+                   size_of: Callable[[float], float] = float,
                    ) -> pd.DataFrame:
     """One row per transfer: identifiers, simulated and emulated start, end, duration."""
     sim_groups: dict[tuple, list] = defaultdict(list)

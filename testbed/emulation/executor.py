@@ -139,7 +139,7 @@ def _await(inbox: socket.socket, procs: dict[str, subprocess.Popen], word: str,
 
 def _messages(inbox: socket.socket, wait_s: float = 0.2) -> list[list[str]]:
     """Every message waiting in ``inbox``, waiting up to ``wait_s`` for the first."""
-    found = []
+    found: list[list[str]] = []
     inbox.settimeout(wait_s)
     while True:
         try:

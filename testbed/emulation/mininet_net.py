@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from testbed.cluster.topology import Topology
 from testbed.emulation.addressing import SEGMENT_PREFIX_LEN, AddressPlan, Port, plan_addresses
@@ -24,6 +25,9 @@ from testbed.emulation.resources import RunResources
 from testbed.emulation.shaping import (BURST_BYTES, initial_capacity, mbit_per_s, queue_batch,
                                        tc_rate_args, tc_rate_line)
 from testbed.emulation.support import run
+
+if TYPE_CHECKING:
+    from mininet.net import Mininet
 
 #: Mininet's TCLink refuses ``bw`` above this (Mbit/s); the exact rate is set afterwards.
 MININET_BW_MAX = 1000.0
@@ -42,7 +46,7 @@ class EmulatedNetwork:
 
     topology: Topology
     plan: AddressPlan
-    net: object
+    net: Mininet
     netem: bool
     burst_bytes: int
     queueing: str = "fair"

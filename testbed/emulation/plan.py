@@ -51,14 +51,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from testbed.dataflows import DEFAULT_DATAFLOW, make_dataflow
+from testbed.dataflows import DEFAULT_DATAFLOW, Dataflow, make_dataflow
 from testbed.model.cost import CostModel
 from testbed.model.spec import ModelSpec
 from testbed.plan.graph import COMPUTE, GraphTemplate, TaskGraph
 from testbed.plan.messages import MessageCosts
 from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import DECODE, PREFILL, StepWork, step_work
+
+if TYPE_CHECKING:
+    from testbed.sim.compute import JobRecord
+    from testbed.sim.network import FlowRecord
+    from testbed.sim.record_log import ChunkedLog
 
 MIGRATION_LAYER = -1
 
@@ -166,7 +172,8 @@ def _near(a: float, b: float) -> bool:
 class _Records:
     """The simulation's computations and inference flows, claimed one by one by the plan."""
 
-    def __init__(self, jobs: list, flows: list, dataflow: str):
+    def __init__(self, jobs: list[JobRecord] | ChunkedLog[JobRecord],
+                 flows: list[FlowRecord] | ChunkedLog[FlowRecord], dataflow: str):
         self.dataflow = dataflow
         self.jobs: dict[tuple[str, str], list] = defaultdict(list)
         for job in jobs:                                   # submission order
@@ -316,7 +323,7 @@ class _Builder:
         def on(device: str, deps: tuple[int, ...]) -> list[str]:
             """The events on ``device`` that stand for ``deps`` (signals where remote)."""
             if not deps:
-                key = ("start", device)
+                key: tuple[object, str] = ("start", device)
                 if key not in relayed:
                     relayed[key] = self.signal(controller, device, ready)
                 return relayed[key]
@@ -377,9 +384,12 @@ def placement_per_token(decisions: list[tuple[int, Placement]], n_tokens: int
 
 
 def compile_plan(*, model: ModelSpec, cost: CostModel, controller: str, devices: list[str],
-                 prompt_tokens: int, tokens: list, flows: list, jobs: list,
+                 prompt_tokens: int, tokens: list,
+                 flows: list[FlowRecord] | ChunkedLog[FlowRecord],
+                 jobs: list[JobRecord] | ChunkedLog[JobRecord],
                  decisions: list[tuple[int, Placement]], migration_mode: str = "blocking",
-                 dataflow: object = None, messages: MessageCosts | None = None
+                 dataflow: Dataflow | str | dict | None = None,
+                 messages: MessageCosts | None = None
                  ) -> TokenPlan:
     """The worker tasks of a simulated run.
 

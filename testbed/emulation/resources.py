@@ -124,7 +124,8 @@ class RunResources:
         if proc is None:
             return
         with contextlib.suppress(OSError):
-            proc.stdin.close()
+            if proc.stdin is not None:   # opened with stdin=PIPE
+                proc.stdin.close()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -151,14 +151,17 @@ class TcSession:
         self.proc = subprocess.Popen(argv + ["tc", "-force", "-batch", "-"],
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      stderr=self._log)
+        stdin = self.proc.stdin
+        assert stdin is not None   # opened with stdin=PIPE
+        self._stdin = stdin
 
     def send(self, line: str) -> None:
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
+        self._stdin.write(line.encode() + b"\n")
+        self._stdin.flush()
 
     def close(self, timeout_s: float = TC_TIMEOUT_S) -> int | None:
         try:
-            self.proc.stdin.close()
+            self._stdin.close()
         except OSError:
             pass
         try:

@@ -106,7 +106,8 @@ def results_folder(out: str | Path) -> Path:
     return out
 
 
-def simulations(scenario: Scenario, topology) -> list[tuple[SimulatedRun, object]]:
+def simulations(scenario: Scenario,
+                topology) -> list[tuple[SimulatedRun, str | dict | None]]:
     """Per partitioner entry: its simulated run and the dataflow it ran under."""
     runs = []
     for i, spec in enumerate(scenario.partitioners):
@@ -128,7 +129,8 @@ def simulations(scenario: Scenario, topology) -> list[tuple[SimulatedRun, object
     return runs
 
 
-def compiled_plan(scenario: Scenario, run: SimulatedRun, dataflow: object, index: int):
+def compiled_plan(scenario: Scenario, run: SimulatedRun, dataflow: str | dict | None,
+                  index: int):
     records = run.records
     try:
         return compile_plan(model=scenario.model, cost=scenario.cost,
@@ -143,8 +145,8 @@ def compiled_plan(scenario: Scenario, run: SimulatedRun, dataflow: object, index
                           field=f"partitioners[{index}]") from None
 
 
-def _corrected(scenario: Scenario, run: SimulatedRun, dataflow: object, plan, emulated,
-               topology):
+def _corrected(scenario: Scenario, run: SimulatedRun, dataflow: str | dict | None, plan,
+               emulated, topology):
     """Per transfer and per token, the simulated times under each model correction."""
     variants = {
         "goodput": dict(topology=scaled_capacity(topology, GOODPUT_FACTOR)),

@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import traceback
+from typing import Any
 
 HEADER = struct.Struct("!IQ")
 WARMUP_ID = 0xFFFFFFFF
@@ -93,7 +94,8 @@ class Worker:
                 self.waiters.setdefault(dep, []).append(tid)
         self.happened: set[str] = set()
         self.remaining = len(self.tasks) + len(self.xfers_in) + len(self.signals_in)
-        self.records = {"compute": [], "send": [], "recv": [], "mark": [], "signal": []}
+        self.records: dict[str, list[list[Any]]] = {"compute": [], "send": [], "recv": [],
+                                                    "mark": [], "signal": []}
         self.compute_queue: queue.SimpleQueue = queue.SimpleQueue()
         self.out_queues: dict[tuple[str, str], queue.SimpleQueue] = {}
         self.out_socks: dict[tuple[str, str], socket.socket] = {}

@@ -97,7 +97,8 @@ def _fraction_series(value: object, seed: int, device: str, stream: str, *, sour
         raise ConfigError("missing; give 'points' or 'uniform'", source=source,
                           field=f"{field}.points")
     return cv.point_series(spec, lambda v, where: _fraction(v, source, where), source=source,
-                           field=field, unit="fraction", example="['5 s', '30 %']", value_name="fraction")
+                           field=field, unit="fraction", example="['5 s', '30 %']",
+                           value_name="fraction")
 
 
 def _fraction(value: object, source: str, field: str) -> float:
@@ -111,7 +112,7 @@ def _intervals(value: object, *, source: str, field: str) -> tuple[tuple[float, 
     if not isinstance(value, list):
         raise bad_value(value, "a list of [down, up] times such as [['2 s', '4 s']]",
                         source=source, field=field)
-    intervals = []
+    intervals: list[tuple[float, float]] = []
     for k, pair in enumerate(value):
         where = f"{field}[{k}]"
         if not isinstance(pair, list) or len(pair) != 2:

@@ -46,7 +46,7 @@ def network_energy_j(flows: pd.DataFrame, topology: Topology) -> float:
 
 
 def energy_summary(devices: pd.DataFrame, flows: pd.DataFrame, topology: Topology,
-                   output_tokens: int, requests: int) -> dict[str, float]:
+                   output_tokens: int, requests: float) -> dict[str, float]:
     """The :data:`COLUMNS` of one partitioner's run."""
     device_j = float(device_energy(devices, topology).energy_j.sum(skipna=False)) \
         if len(devices) else math.nan

@@ -38,6 +38,7 @@ def graph_at_step(scenario: Scenario, step: int,
     from testbed.experiments.seeding import component_seed
     from testbed.partition import make_partitioner
     from testbed.sim.engine import Simulation
+    from testbed.sim.generation import SingleSequence
 
     labels = [partitioner_label(spec) for spec in scenario.partitioners]
     if label is None:
@@ -69,10 +70,13 @@ def graph_at_step(scenario: Scenario, step: int,
         if not completed(records.outcome):
             raise ConfigError(f"the run with partitioner {label!r} did not reach token "
                               f"{step}: {records.outcome}")
-        graph = sim.graph(sim.placement, sim.generation.step_of(step))
+        placement, generation = sim.placement, sim.generation
+        # a completed run has a placement; without requests it generates one sequence
+        assert placement is not None and isinstance(generation, SingleSequence)
+        graph = sim.graph(placement, generation.step_of(step))
     except ConfigError as error:
         raise error.located(scenario.source, field) from None
-    return graph, sim.placement, label
+    return graph, placement, label
 
 
 def graph_summary(graph: TaskGraph) -> str:
@@ -139,6 +143,7 @@ def plot_graph(graph: TaskGraph, path: str | Path, *, title: str = "",
     ``layers`` layers only the tasks before layer ``layers`` are drawn (the title says so).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 
@@ -241,8 +246,8 @@ def plot_graph(graph: TaskGraph, path: str | Path, *, title: str = "",
                   "waits for; tasks in one column may run at the same time)", fontsize=8)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
-    handles = [Patch(facecolor=c, alpha=0.6, edgecolor=c, label=kind)
-               for (op, kind), c in colours.items() if op == COMPUTE]
+    handles: list[Artist] = [Patch(facecolor=c, alpha=0.6, edgecolor=c, label=kind)
+                             for (op, kind), c in colours.items() if op == COMPUTE]
     handles += [Line2D([], [], color=c, linewidth=1.6, marker=">", markersize=5,
                        label=f"→ {kind}") for (op, kind), c in colours.items() if op == TRANSFER]
     handles.append(Line2D([], [], color="#9a9a9a", linewidth=0.8, label="waits for"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,10 +64,15 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
     if not getattr(args, "quiet", False) and sys.stderr.isatty():
         from testbed.experiments.progress import TokenProgress
         progress = TokenProgress(sys.stderr)
+    # the large tables go to disk as each run ends (not for a timeline or a Gantt chart,
+    # which draw from the flows in memory)
+    spool = None if timeline or gantt else tempfile.TemporaryDirectory(prefix="testbed-spool-")
     try:
         result = run_scenario(scenario, record_jobs=bool(args.jobs or timeline or gantt),
-                              progress=progress)
+                              progress=progress, spool=Path(spool.name) if spool else None)
     except ConfigError:
+        if spool is not None:
+            spool.cleanup()
         raise
     except Exception as error:   # a bug: the folder records it (as desmod does), then it shows
         import traceback
@@ -76,6 +82,8 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
                        resolved=scenario.resolved, wall_s=float("nan"), outcome="error",
                        exception=f"{type(error).__name__}: {error}",
                        traceback=traceback.format_exc())
+        if spool is not None:
+            spool.cleanup()
         raise
     finally:
         if progress is not None:
@@ -86,6 +94,9 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
     except OSError as error:  # e.g. --out names a file, or a read-only folder
         raise ConfigError(f"cannot write the results: {error.strerror or error}",
                           source=str(out), field="--out") from None
+    finally:
+        if spool is not None:
+            spool.cleanup()
     print(format_summary(result.summary, result.tables["memory"]))
     print(f"\nsimulated in {format_time(result.wall_s, 3)}; results in {out}/")
     stalled = {label: outcome for label, outcome in result.outcomes.items()
@@ -307,11 +318,13 @@ def apply_sets(data: dict, assignments: list[str], *, source: str) -> dict:
     return data
 
 
-def read_experiment(path: str, args: argparse.Namespace) -> tuple[dict, str]:
+def read_experiment(path: str | Path, args: argparse.Namespace) -> tuple[dict, str]:
     """The file's mapping with the ``--set`` overrides applied, and its name."""
     from testbed.cluster import config_values as cv
     from testbed.cluster.yaml_reader import read_yaml
 
+    from testbed._shipped import find_experiment
+    path = find_experiment(path)
     source = str(path)
     data = cv.mapping(read_yaml(path), source=source, field=None, what="a scenario")
     return apply_sets(data, getattr(args, "set", None) or [], source=source), source

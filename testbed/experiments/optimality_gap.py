@@ -171,7 +171,7 @@ def draw_cluster(cluster: dict, n_devices: int, rng: np.random.Generator):
                                   max(flops * cluster["bytes_per_flop"], 1e6), memory, 1.0, 1.0))
     topology = TOPOLOGY_GENERATORS.get("full_mesh")(devices, cluster["bandwidth_max"],
                                                     cluster["latency"], controller="ctl")
-    capacity = {}
+    capacity: dict[tuple[str, str], float] = {}
     for a, b in topology.links:
         if (b, a) in capacity:
             capacity[(a, b)] = capacity[(b, a)]
@@ -183,11 +183,10 @@ def draw_cluster(cluster: dict, n_devices: int, rng: np.random.Generator):
 
 def run_gap_experiment(spec: GapSpec, progress=None) -> pd.DataFrame:
     """One row per (setting, preset, seed, partitioner, step)."""
-    from testbed.partition import PARTITIONERS
+    from testbed.partition.exact import Exact
     from testbed.experiments.scenario import partitioner_label, partitioner_spec
 
     rows = []
-    exact_cls = PARTITIONERS.get("exact")
     for n_devices, model_name in spec.settings:
         model = get_model(model_name)
         for run in range(spec.seeds):
@@ -204,7 +203,7 @@ def run_gap_experiment(spec: GapSpec, progress=None) -> pd.DataFrame:
                     partitioner = make_partitioner(
                         partitioner_spec(entry),
                         seed=component_seed(spec.seed, "partitioner", label, setting, str(run)))
-                    exact = exact_cls(seed=0, time_limit_s=spec.exact_time_limit_s)
+                    exact = Exact(seed=0, time_limit_s=spec.exact_time_limit_s)
                     current = None
                     for step in range(spec.steps):
                         work = step_work(cost, model, DECODE, spec.prompt_tokens + step, step)

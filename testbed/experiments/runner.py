@@ -2,7 +2,11 @@
 
 :func:`run_scenario` returns a :class:`RunResult` with tidy tables (a ``partitioner``
 column in each) and the summary; :func:`testbed.experiments.results.write_results`
-writes them to a folder.
+writes them to a folder. With a ``spool`` folder the large tables (:data:`SPOOLED`: a
+long run leaves millions of flows) go to Parquet files there as each partitioner's run
+ends, instead of staying in memory; ``tables["flows"]`` then holds their totals per
+partitioner, source, destination and kind (all the summary needs), and
+``RunResult.spooled`` lists the files.
 """
 
 from __future__ import annotations
@@ -10,16 +14,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
+from testbed.dataflows import Dataflow
 from testbed.errors import ConfigError
 from testbed.experiments.scenario import Scenario, partitioner_label, partitioner_spec
 from testbed.experiments.seeding import component_seed
 from testbed.experiments.energy import device_energy
 from testbed.experiments.summary import summarise
 from testbed.partition import make_partitioner
+from testbed.sim.compute import JobRecord
 from testbed.sim.engine import SimConfig, Simulation
+from testbed.sim.network import FlowRecord
+from testbed.sim.record_log import ChunkedLog
+from testbed.sim.records import Records
 
 
 @dataclass
@@ -32,10 +42,11 @@ class RunResult:
     summary: pd.DataFrame
     wall_s: float
     outcomes: dict[str, str] = field(default_factory=dict)
+    spooled: dict[str, list[Path]] = field(default_factory=dict)   # table -> Parquet parts
 
 
 def sim_config(scenario: Scenario, *, record_jobs: bool = False,
-               dataflow: object = None) -> SimConfig:
+               dataflow: Dataflow | str | dict | None = None) -> SimConfig:
     """The engine's configuration for ``scenario`` (``dataflow``: a partitioner entry's
     own, else the scenario's)."""
     return SimConfig(
@@ -60,11 +71,39 @@ def total_tokens(scenario: Scenario) -> int:
     return scenario.generate_tokens
 
 
+#: Tables written to the spool as each run ends (see the module docstring).
+SPOOLED = ("flows", "jobs")
+
+
+def flow_totals(flows: pd.DataFrame) -> pd.DataFrame:
+    """Bytes per partitioner, source, destination and kind of flow."""
+    keys = ["partitioner", "src", "dst", "kind"]
+    return flows.groupby(keys, sort=False).size_bytes.sum().reset_index()
+
+
+def _spooled_flow_totals(path: Path | None, label: str) -> pd.DataFrame:
+    """:func:`flow_totals` of one run's flows file (read by column, not whole)."""
+    if path is None:
+        return pd.DataFrame({"partitioner": pd.Series(dtype=str), "src": pd.Series(dtype=str),
+                             "dst": pd.Series(dtype=str), "kind": pd.Series(dtype=str),
+                             "size_bytes": pd.Series(dtype=float)})
+    import pyarrow.parquet as pq
+    keys = ["partitioner", "src", "dst", "kind"]
+    table = pq.read_table(path, columns=keys + ["size_bytes"],
+                          read_dictionary=keys).unify_dictionaries()
+    totals = table.group_by(keys, use_threads=False).aggregate([("size_bytes", "sum")])
+    frame = totals.to_pandas().rename(columns={"size_bytes_sum": "size_bytes"})
+    return frame.astype({key: str for key in keys})[keys + ["size_bytes"]]
+
+
 def run_scenario(scenario: Scenario, *, record_jobs: bool = False,
-                 progress: Callable[[str, int, int], None] | None = None) -> RunResult:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 spool: Path | None = None) -> RunResult:
     """Simulate every partitioner of ``scenario`` under the same conditions; ``progress``
-    is told (partitioner, tokens done, tokens in all) as each run goes."""
+    is told (partitioner, tokens done, tokens in all) as each run goes; ``spool``: see the
+    module docstring."""
     started = time.perf_counter()
+    spooled: dict[str, list[Path]] = {}
     per_table: dict[str, list[pd.DataFrame]] = {}
     outcomes: dict[str, str] = {}
     wall: dict[str, float] = {}
@@ -78,7 +117,13 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False,
         try:
             config = sim_config(scenario, record_jobs=record_jobs,
                                 dataflow=scenario.dataflow_of(spec))
-            simulation = Simulation(config, partitioner)
+            records = Records()
+            if spool is not None:    # the large tables stream to Parquet files as they fill
+                records.flows = ChunkedLog(FlowRecord, sink=Path(spool) / f"flows-{i}.parquet",
+                                           constants={"partitioner": label})
+                records.jobs = ChunkedLog(JobRecord, sink=Path(spool) / f"jobs-{i}.parquet",
+                                          constants={"partitioner": label})
+            simulation = Simulation(config, partitioner, records)
             if progress is not None:
                 total = total_tokens(scenario)
                 simulation.on_pass = lambda done, label=label: progress(label, done, total)
@@ -89,14 +134,26 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False,
             raise error.located(scenario.source, field_name) from None
         outcomes[label] = records.outcome
         wall[label] = time.perf_counter() - sim_started
-        for name, frame in records.frames().items():
-            frame.insert(0, "partitioner", label)
+        frames = records.frames(skip=SPOOLED if spool is not None else ())
+        if spool is not None:
+            for name in SPOOLED:
+                path = getattr(records, name).close()
+                if path is not None:
+                    spooled.setdefault(name, []).append(path)
+            frames["flows"] = _spooled_flow_totals(
+                spooled["flows"][-1] if records.flows else None, label)
+        del records, simulation              # the run's objects: only its tables are kept
+        for name, frame in frames.items():
+            if "partitioner" not in frame.columns:
+                frame.insert(0, "partitioner", label)
             per_table.setdefault(name, []).append(frame)
+        del frames
     tables = {name: _concat(frames) for name, frames in per_table.items()}
     tables["devices"] = device_energy(tables["devices"], scenario.topology)
     summary = summarise(tables, outcomes, scenario)
     summary["sim_wall_s"] = summary.partitioner.map(wall)
-    return RunResult(scenario, tables, summary, time.perf_counter() - started, outcomes)
+    return RunResult(scenario, tables, summary, time.perf_counter() - started, outcomes,
+                     spooled)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -8,13 +8,16 @@ A scenario is a YAML mapping::
     cost: decode                        # or paper, or {preset: paper, ffn_flop_factor: 0.8}
     topology: {file: home_office.yaml}  # or {generator: full_mesh, devices: [...], ...}
     links:                              # optional: capacity series on some links
-      - {a: ap, b: jetson, bandwidth: {points: [["0 s", "300 Mbit/s"], ["2 s", "40 Mbit/s"]], loop: "4 s"}}
+      - {a: ap, b: jetson,
+         bandwidth: {points: [["0 s", "300 Mbit/s"], ["2 s", "40 Mbit/s"]], loop: "4 s"}}
     workload: {prompt_tokens: 128, generate_tokens: 64, decision_interval: 1}
     migration: {mode: blocking, weights_preloaded: false}
     controller: {device: laptop, hosts_blocks: false}
-    partitioners: [single_device, round_robin, {name: fixed, placement: ..., dataflow: layer_pipeline}]
+    partitioners: [single_device, round_robin,
+                   {name: fixed, placement: ..., dataflow: layer_pipeline}]
     dataflow: head_level                # how placements run (default for every partitioner)
-    network: {goodput_factor: technology, message_costs: none}   # or catalog, or {send, recv, per_link}
+    network: {goodput_factor: technology, message_costs: none}
+    # message_costs: none, catalog, or {send, recv, per_link}
     # goodput_factor: technology (default: 1448/1538 of a line rate given for an Ethernet
     #   link, 1 for the rest, whose rates are throughputs already) or one number for all
     # network.transport: TCP round trips, off by default (testbed.sim.transport):
@@ -35,6 +38,7 @@ written beside the results.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import dataclasses
 from dataclasses import dataclass
@@ -58,6 +62,7 @@ from testbed.sim.transport import CONNECTIONS, WARM, TransportSpec
 from testbed.experiments.device_dynamics import DeviceDynamics, parse_devices
 from testbed.experiments.seeding import component_rng
 from testbed.traces.config import trace_from_config
+from testbed.traces.series import Series
 from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
 from testbed.sim.batching import BatchingSpec
 from testbed.requests import RequestSpec
@@ -110,7 +115,7 @@ class Scenario:
     dynamics: DeviceDynamics = dataclasses.field(default_factory=DeviceDynamics)
     cache_recovery: str = "recompute"
     goodput_factor: float | None = None       # None: per link, from its technology
-    dataflow: object = "head_level"           # default dataflow (a name or a mapping)
+    dataflow: str | dict | None = "head_level"   # default dataflow (a name or a mapping)
     messages: MessageCosts = NO_MESSAGE_COSTS  # per-message overheads
     transport: TransportSpec = WARM            # TCP round trips (off: warm connections)
     packets: bool = False                      # per-packet effects (store-and-forward, order)
@@ -118,7 +123,7 @@ class Scenario:
     batching: BatchingSpec = BatchingSpec()    # how they are batched
     slo: Slo = Slo()                           # TTFT and TPOT objectives
 
-    def dataflow_of(self, entry: str | dict) -> object:
+    def dataflow_of(self, entry: str | dict) -> str | dict | None:
         """The dataflow a partitioner entry runs under (its own, else the scenario's)."""
         if isinstance(entry, dict) and "dataflow" in entry:
             return entry["dataflow"]
@@ -372,8 +377,9 @@ def _cost(value: object, source: str) -> CostModel:
 def _topology(value: object, source: str) -> Topology:
     if isinstance(value, str):
         value = {"file": value}
-    cv.mapping(value, source=source, field="topology", what="{file: path} or {generator: ...}")
-    return build_topology(value, source=source)
+    spec = cv.mapping(value, source=source, field="topology",
+                      what="{file: path} or {generator: ...}")
+    return build_topology(spec, source=source)
 
 
 def _portable_model(value: object, base_dir: Path) -> object:
@@ -415,11 +421,13 @@ def _links(entries: object, topology: Topology, source: str, seed: int) -> Topol
             raise ConfigError(f"got link {a!r} -> {b!r}, which the topology does not have",
                               source=source, field=field, value=(a, b))
         factor = 1.0                        # a measured trace: a throughput already
+        capacity: float | None = None
+        series: Series | None
         if "trace" in entry:
-            capacity, series = None, trace_from_config(
+            series = trace_from_config(
                 entry["trace"], source=source, field=f"{field}.trace",
                 base_dir=Path(source).parent if not source.startswith("<") else Path.cwd(),
-                rng_for=lambda field=field: component_rng(seed, "trace", field))
+                rng_for=functools.partial(component_rng, seed, "trace", field))
         else:
             capacity, series = _capacity(entry["bandwidth"], source=source,
                                          field=f"{field}.bandwidth")
@@ -427,8 +435,11 @@ def _links(entries: object, topology: Topology, source: str, seed: int) -> Topol
         both = _boolean(entry.get("both_directions", False), source,
                         f"{field}.both_directions")
         for src, dst in ((a, b), (b, a)) if both else ((a, b),):
-            topology = topology.with_link_series(src, dst, series, factor) \
-                if series is not None else topology.with_link_capacity(src, dst, capacity, factor)
+            if series is not None:
+                topology = topology.with_link_series(src, dst, series, factor)
+            else:
+                assert capacity is not None   # a constant bandwidth
+                topology = topology.with_link_capacity(src, dst, capacity, factor)
     return topology
 
 

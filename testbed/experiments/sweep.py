@@ -37,6 +37,7 @@ import pandas as pd
 
 from testbed.cluster import config_values as cv
 from testbed.errors import ConfigError, bad_value
+from testbed.experiments.results import read_table
 from testbed.experiments.results import run_id as hash_run
 from testbed.experiments.scenario import deep_merge, with_setting
 
@@ -110,7 +111,8 @@ def expand(data: dict, *, source: str, quick: bool = False, full: bool = False,
                         field="seeds")
     runs = []
     for combo in itertools.product(*[values for _, values in axes], seeds):
-        scenario, labels = copy.deepcopy(base), {}
+        scenario = copy.deepcopy(base)
+        labels: dict[str, object] = {}
         for (key, _), value in zip(axes, combo[:-1]):
             if key == "cases":
                 case = dict(value)
@@ -257,10 +259,10 @@ def load_runs_table(out: str | Path, name: str) -> pd.DataFrame:
     run of the sweep in ``out``, with the runs' labels as columns."""
     frames = []
     for folder in sorted((Path(out) / "runs").iterdir()):
-        path = folder / f"{name}.csv"
-        if not (folder / "DONE").is_file() or not path.is_file():
+        if not (folder / "DONE").is_file() or not any(
+                (folder / f"{name}.{ext}").is_file() for ext in ("parquet", "csv")):
             continue
-        frame = pd.read_csv(path)
+        frame = read_table(folder, name)
         labels = pd.read_csv(folder / "labels.csv").iloc[0].to_dict()
         for column, value in reversed(list(labels.items())):
             frame.insert(0, column, value)

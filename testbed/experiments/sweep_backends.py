@@ -41,7 +41,8 @@ def run_outputs(runs: list[SweepRun], source: str, *, figures: bool = False,
                 workers: int = 1, scheduler: str | None = None) -> Outputs:
     """Compute ``runs`` and yield each with its output as it finishes."""
     if not runs:
-        return (output for output in ())
+        nothing: tuple[tuple[SweepRun, RunOutput | None], ...] = ()
+        return (output for output in nothing)
     if scheduler:
         return _dask(runs, source, figures, scheduler)
     if workers > 1 and len(runs) > 1:

@@ -5,6 +5,7 @@ and a line whose every point equals an earlier one's says so in the legend."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -42,7 +43,7 @@ def numeric_key(summary: pd.DataFrame, keys: list[str]) -> str | None:
 
 
 def plot_against(summary: pd.DataFrame, x: str, path: str | Path, *, others: list[str],
-                 title: str = "", panels: tuple = PANELS) -> Path:
+                 title: str = "", panels: Sequence[tuple] = PANELS) -> Path:
     """Every panel of ``panels`` (default :data:`PANELS`) against ``x``, a line per
     partitioner and value of each key in ``others``; one panel column per ``case`` when
     the sweep has cases."""

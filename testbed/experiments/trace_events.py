@@ -74,16 +74,16 @@ def trace_document(slices: pd.DataFrame, topology: Topology, partitioners: list[
                 events.append(_meta("thread_name", pid, tid, {"name": name}))
                 events.append(_meta("thread_sort_index", pid, tid, {"sort_index": tid}))
         for row in part.itertuples(index=False):
-            tid = tids.get((row.track_kind, row.track, row.lane))
-            if tid is None:  # a track the topology does not list (should not happen)
-                tid = len(tids) + 1
-                tids[(row.track_kind, row.track, row.lane)] = tid
-                events.append(_meta("thread_name", pid, tid, {"name": row.track}))
+            row_tid = tids.get((row.track_kind, row.track, row.lane))
+            if row_tid is None:  # a track the topology does not list (should not happen)
+                row_tid = len(tids) + 1
+                tids[(row.track_kind, row.track, row.lane)] = row_tid
+                events.append(_meta("thread_name", pid, row_tid, {"name": row.track}))
             events.append({
                 "name": row.name, "cat": row.category, "ph": "X",
                 "ts": microseconds(row.start_ns),
                 "dur": microseconds(row.end_ns - row.start_ns),
-                "pid": pid, "tid": tid,
+                "pid": pid, "tid": row_tid,
                 "args": _plain({**row.args, "token": row.token,
                                 "start_s": row.start_ns / 1e9, "end_s": row.end_ns / 1e9}),
             })

@@ -36,7 +36,7 @@ from testbed.dataflows import make_dataflow
 from testbed.errors import ConfigError
 from testbed.model.blocks import blocks_of
 from testbed.horizon.profile import HORIZON_LIMIT_S, STALLED_AFTER_S, RateProfile
-from testbed.plan.graph import TaskGraph
+from testbed.plan.graph import GraphTemplate, TaskGraph
 from testbed.plan.migration import migration_bytes
 from testbed.plan.placement import Placement
 from testbed.sim.engine import SimConfig, build_network
@@ -68,7 +68,7 @@ class HorizonEvaluator:
         self._pair_rate: dict[tuple[str, str], RateProfile] = {}
         self._link_rate: dict[tuple, RateProfile] = {}
         self._availability: dict[str, _Availability] = {}
-        self._templates: dict[Placement, object] = {}
+        self._templates: dict[Placement, GraphTemplate] = {}
         self._graphs: dict[tuple[Placement, int], TaskGraph] = {}
         self._sizes: dict[int, np.ndarray] = {}
         self._kinds = [block.kind for block in blocks_of(self.model)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -87,7 +88,7 @@ class _Run:
     sequence: list[Placement] | None
     simulated_time_s: float
     outcome: str
-    dataflow: object
+    dataflow: str | dict | None
 
 
 def _candidate_entries(scenario: Scenario, spec: HorizonSpec) -> list:
@@ -119,8 +120,9 @@ def _run(scenario: Scenario, entry, decision_tokens: list[int]) -> _Run:
     for token in decision_tokens:
         current = partitioner.chosen.get(token, current)
         sequence.append(current)
-    complete = completed(records.outcome) and all(p is not None for p in sequence)
-    return _Run(label, sequence if complete else None, end, records.outcome,
+    placements = [p for p in sequence if p is not None]
+    complete = completed(records.outcome) and len(placements) == len(sequence)
+    return _Run(label, placements if complete else None, end, records.outcome,
                 scenario.dataflow_of(entry))
 
 
@@ -140,7 +142,7 @@ def scenario_regret(scenario: Scenario, spec: HorizonSpec = HorizonSpec()) -> pd
         runs.append((key, _run(scenario, entry, evaluators[key].decision_tokens)))
     hosts = [name for name in scenario.topology.devices
              if scenario.controller_hosts_blocks or name != scenario.topology.controller]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key, evaluator in evaluators.items():
         mine = [run for k, run in runs if k == key]
         used = [run.sequence for run in mine if run.sequence is not None]

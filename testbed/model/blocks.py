@@ -61,7 +61,7 @@ class Block:
 def blocks_of(model: ModelSpec) -> tuple[Block, ...]:
     """All blocks of ``model`` in token-flow order (layer by layer: attn0.., proj shards,
     ffn shards)."""
-    blocks = []
+    blocks: list[Block] = []
     for layer in range(model.n_layers):
         blocks.extend(Block(layer, "attn", i) for i in range(model.attn_blocks_per_layer))
         blocks.extend(Block(layer, "proj", i) for i in range(model.proj_shards))

@@ -12,6 +12,7 @@ import csv
 import functools
 import io
 from importlib import resources
+from typing import Any
 
 import pandas as pd
 
@@ -29,7 +30,8 @@ _FRAME_FIELDS = ("name",) + _INT_COLUMNS[:-2] + ("ffn_kind", "vocab_size", "max_
 
 def _spec_from_row(row: dict[str, str], line: int, source: str) -> ModelSpec:
     """One CSV row as a validated spec; errors name the file, line and column."""
-    fields: dict[str, object] = {"name": row["name"], "ffn_kind": row["ffn_kind"]}
+    # keyword arguments of ModelSpec, which validates them
+    fields: dict[str, Any] = {"name": row["name"], "ffn_kind": row["ffn_kind"]}
     try:
         for column in _INT_COLUMNS:
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from testbed.errors import ConfigError
 from testbed.model.spec import ModelSpec
@@ -106,7 +107,7 @@ def load_hf_config(path: str | Path) -> ModelSpec:
     file = _config_file(path)
     source = str(file)
     data = _read_json(file)
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}   # keyword arguments of ModelSpec, which validates them
     used: dict[str, str] = {}  # spec field -> JSON key it came from
     for field, keys in _KEYS.items():
         key, value = _integer(data, keys, source)
@@ -133,5 +134,6 @@ def load_hf_config(path: str | Path) -> ModelSpec:
         return ModelSpec(name=_name(data, file), ffn_kind=_ffn_kind(data),
                          weight_dtype=dtype, kv_dtype=dtype, activation_dtype=dtype, **fields)
     except ConfigError as error:
-        raise ConfigError(error.message, source=source, field=used.get(error.field, error.field),
+        where = used.get(error.field, error.field) if error.field is not None else None
+        raise ConfigError(error.message, source=source, field=where,
                           value=error.value, expected=error.expected) from None

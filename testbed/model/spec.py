@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from testbed.errors import ConfigError, bad_value
 from testbed.model.dtypes import DTYPES, get_dtype
@@ -143,7 +144,7 @@ class ModelSpec:
         """True for grouped-query or multi-query attention (fewer K/V heads than heads)."""
         return self.n_kv_heads < self.n_heads
 
-    def with_overrides(self, **fields: object) -> "ModelSpec":
+    def with_overrides(self, **fields: Any) -> "ModelSpec":
         """A validated copy with some fields replaced, e.g. ``weight_dtype="q4_0"``."""
         known = {f.name for f in dataclasses.fields(self)}
         for name in fields:

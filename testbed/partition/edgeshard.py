@@ -93,7 +93,7 @@ class StaticLayerBased(Partitioner):
         self.fraction = check_fraction(max_memory_fraction)
 
     def decide(self, obs: Observation) -> Placement:
-        if keeps_current(obs, self.fraction):
+        if obs.placement is not None and keeps_current(obs, self.fraction):
             return obs.placement
         return self.plan(obs)
 
@@ -186,6 +186,7 @@ def _by_sets(n_layers, per_layer, cap, hop, start, back) -> list[tuple[int, int]
         total = row[last] + back[last] + sum(c * per_layer[k] for k, c in counts.items())
         if choice is None or total < choice[0]:
             choice = (total, mask, last, counts)
+    assert choice is not None   # the caps hold every layer (checked by the caller)
     _, mask, last, counts = choice
     order = []
     while last >= 0:
@@ -218,6 +219,7 @@ def _by_layers(n_layers, per_layer, cap, hop, start, back) -> list[tuple[int, in
                 members.append(k)
                 held += cap[k]
         counts = _fill(sorted(members), n_layers, per_layer, cap)
+        assert counts is not None   # the caps hold every layer (checked by the caller)
         return [(k, counts[k]) for k in sorted(members)]
     last = min(states[n_layers], key=lambda k: states[n_layers][k][0] + back[k])
     return list(states[n_layers][last][1])

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from testbed.model.blocks import Block
 from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
@@ -234,7 +235,9 @@ class Exact(Partitioner):
             for d, count in plan.attn_hosts:
                 holders[plan.layer, d] = count
         devices = list(dict.fromkeys(list(cands) + [d for (_, d) in holders]))
-        f, pair_bytes, pair_links = {}, {}, {}
+        f: dict[tuple[int, str, str], int] = {}
+        pair_bytes: dict[tuple[str, str], dict[int, float]] = {}   # pair -> var -> bytes
+        pair_links: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for layer in range(L):
             for a in devices:
                 if not holders.get((layer, a)):
@@ -296,7 +299,7 @@ class Exact(Partitioner):
                 for block, d in zip(attn_blocks, queue):
                     assignment[block] = d
             else:
-                flows = {}
+                flows: dict[str, list[str]] = {}
                 for (l_, a, b), var in (moves or {}).items():
                     if l_ == layer and round(x[var]) > 0:
                         flows.setdefault(a, []).extend([b] * int(round(x[var])))
@@ -308,7 +311,7 @@ class Exact(Partitioner):
                     else:
                         assignment[block] = here
                 # without migration terms, rebalance to the counts keeping blocks in place
-                have = {}
+                have: dict[str, list[Block]] = {}
                 for block in attn_blocks:
                     have.setdefault(assignment[block], []).append(block)
                 surplus = [b for d, bl in have.items() for b in bl[target.get(d, 0):]]

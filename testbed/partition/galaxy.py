@@ -153,6 +153,7 @@ class _Pipeline:
         assignment = []
         for g, layers in ends[last][1]:
             group, split = self.groups[g], self.split(g, layers)
+            assert split is not None   # the search keeps only steps that have a split
             per_layer = [d for d, n in zip(group, split) for _ in range(n)]
             assignment += (per_layer + [group[0], group[0]]) * layers
         return Placement(obs.model, assignment)

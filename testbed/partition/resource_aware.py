@@ -184,8 +184,9 @@ class _State:
                 if d is not None:
                     per[d] = per.get(d, 0.0) + work.attn.output_bytes
             return list(per.items())
-        sources = {holder(Block(block.layer, "proj", k)) for k in range(model.proj_shards)}
-        return [(src, work.proj.output_bytes) for src in sorted(sources - {None})]
+        held = (holder(Block(block.layer, "proj", k)) for k in range(model.proj_shards))
+        sources = {d for d in held if d is not None}
+        return [(src, work.proj.output_bytes) for src in sorted(sources)]
 
     def score(self, block: Block) -> np.ndarray:
         """Score of every device for ``block`` (inf where it does not fit)."""
@@ -249,6 +250,7 @@ def _keep_unless_worth_moving(obs: Observation, state: _State) -> None:
     interval than the migration takes (the paper's "keep migration + inference delay low")."""
     fast = state.fast
     current = obs.placement
+    assert current is not None   # called when there is a placement to keep blocks on
     layers = fast.from_placement(state.placement())
     for block in obs.blocks:
         if block.kind == "attn" or block not in state.where:

@@ -90,6 +90,12 @@ class ResourceAwarePlus(Partitioner):
                 cost = self._objective(obs, placement)
                 if cost < best_cost:
                     best, best_cost = placement, cost
+        if best is None:
+            # every start costs inf or NaN (e.g. every link into the controller at 0 bit/s):
+            # nothing to choose by, so keep to the first start (where it is, or the greedy
+            # placement), as resource_aware does; the engine reports the run as stalled
+            # if nothing ever moves again
+            best = ranked[0][2]
         return best
 
     def _objective(self, obs: Observation, placement: Placement) -> float:

@@ -71,7 +71,9 @@ class Slices(Partitioner):
             placement = _split(obs, chosen)
             if not _overfull(obs, placement):
                 return placement
-        device, held, room = _overfull(obs, _split(obs, roomy[:1]))
+        overfull = _overfull(obs, _split(obs, roomy[:1]))
+        assert overfull is not None   # the loop (or, for one device, the first try) saw it
+        device, held, room = overfull
         raise Infeasible(f"slices: no set of devices has the memory for an even split of "
                          f"{obs.model.name}; alone, {device} would hold {held / 2**30:.2f} GiB "
                          f"and has {room / 2**30:.2f} GiB free for blocks")

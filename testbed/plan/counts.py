@@ -157,10 +157,7 @@ class CountDelay:
                         chosen[k] = here
                         want[here] -= 1
             free = [d for d, c in want.items() for _ in range(c)]
-            for k in range(len(chosen)):
-                if chosen[k] is None:
-                    chosen[k] = free.pop(0)
-            devices.extend(chosen)
+            devices.extend(d if d is not None else free.pop(0) for d in chosen)
             devices.append(self.names[layers.proj[layer]])
             devices.append(self.names[layers.ffn[layer]])
         return Placement(model, devices)

@@ -90,7 +90,7 @@ def critical_path(graph: TaskGraph, devices: Mapping, network: NetworkView,
     return Delay(finish[sink], *split[sink])
 
 
-def _with_queues(graph: TaskGraph, durations) -> Delay:
+def _with_queues(graph: TaskGraph, durations: list[tuple[float, float, float]]) -> Delay:
     """List scheduling on FIFO device queues: a small discrete-event pass."""
     t = graph.template
     n = len(t)

@@ -13,6 +13,7 @@ share a link; partitioners use it as their estimate of inference delay.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from testbed.plan.critical_path import Delay, critical_path
 from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
@@ -22,12 +23,17 @@ from testbed.plan.placement import Placement
 from testbed.plan.work import StepWork
 from testbed.units import BITS_PER_BYTE
 
+if TYPE_CHECKING:
+    from testbed.dataflows import Dataflow
+    from testbed.plan.counts import CountDelay
+
 __all__ = ["Delay", "token_delay", "estimate_token_delay", "estimate_token_delay_s",
            "migration_delay_s", "decision_cost_s"]
 
 
 def token_delay(placement: Placement, work: StepWork, devices: Mapping[str, DeviceState],
-                network: NetworkView, controller: str, dataflow=None,
+                network: NetworkView, controller: str,
+                dataflow: Dataflow | str | dict | None = None,
                 messages: MessageCosts = NO_MESSAGE_COSTS) -> Delay:
     """Latency of one forward pass under ``placement`` with no contention (s), under
     ``dataflow`` (a :class:`~testbed.dataflows.Dataflow`, a name, or None: head_level)."""
@@ -53,7 +59,7 @@ def estimate_token_delay_s(obs: Observation, placement: Placement) -> float:
     return fast.token_s(fast.from_placement(placement))
 
 
-def _count_delay(obs: Observation):
+def _count_delay(obs: Observation) -> CountDelay | None:
     """The observation's :class:`CountDelay` (made once per observation), or None where
     the count form does not describe the dataflow."""
     cached = obs.__dict__.get("_count_delay", False)

@@ -21,16 +21,27 @@ the order in which a backend starts tasks that become ready at the same instant.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from testbed.plan.work import StepWork
+
+if TYPE_CHECKING:
+    from testbed.model.cost import BlockCost
 
 COMPUTE = "compute"
 TRANSFER = "transfer"
 
 Recipe = tuple[tuple[str, float], ...]
 """``((component, count), ...)``: the work of a task as a sum of step components."""
+
+RecipeLike = Sequence[tuple[str, float]]
+"""A recipe as callers write it (counts may be ints); :class:`GraphBuilder` stores floats."""
+
+Parts = tuple[tuple["BlockCost", float], ...]
+"""``((BlockCost, count), ...)``: a compute task's kernels, each run ``count`` times."""
 
 #: Transfer components: bytes of one message part, from a step's work.
 SIZE_TERMS = {
@@ -120,7 +131,7 @@ class TaskGraph:
         self.template = template
         self.work = work
         recipes, which = template.recipes
-        values = []
+        values: list[tuple[Parts, float, float, float]] = []
         for recipe in recipes:
             if recipe and recipe[0][0] in SIZE_TERMS:
                 size = sum(n * SIZE_TERMS[term](work) for term, n in recipe)
@@ -173,7 +184,7 @@ class TaskGraph:
         return {d: (s, r) for d, (s, r) in out.items()}
 
 
-def _component(work: StepWork, term: str):
+def _component(work: StepWork, term: str) -> BlockCost:
     from testbed.model.cost import ZERO_COST
     if term == "none":
         return ZERO_COST
@@ -194,12 +205,12 @@ class GraphBuilder:
         self.graph = GraphTemplate(dataflow, controller)
 
     @staticmethod
-    def after(*deps) -> tuple[int, ...]:
+    def after(*deps: Any) -> tuple[int, ...]:
         """The task indices in ``deps`` (nested lists and tuples flattened, ``None``
         dropped), each once, in order."""
         out: list[int] = []
 
-        def walk(items) -> None:
+        def walk(items: Iterable[Any]) -> None:
             for dep in items:
                 if dep is None:
                     continue
@@ -211,12 +222,13 @@ class GraphBuilder:
         walk(deps)
         return tuple(dict.fromkeys(out))   # unique, order kept
 
-    def _add(self, op, device, dst, kind, layer, blocks, recipe, messages, deps) -> int:
+    def _add(self, op: str, device: str, dst: str, kind: str, layer: int, blocks: int,
+             recipe: RecipeLike, messages: int, deps: Any) -> int:
         g = self.graph
-        deps = self.after(deps)
+        after = self.after(deps)
         index = len(g.op)
-        if any(d >= index or d < 0 for d in deps):
-            raise ValueError(f"task {index} depends on {deps}: dependencies come first")
+        if any(d >= index or d < 0 for d in after):
+            raise ValueError(f"task {index} depends on {after}: dependencies come first")
         g.op.append(op)
         g.device.append(device)
         g.dst.append(dst)
@@ -225,19 +237,19 @@ class GraphBuilder:
         g.blocks.append(blocks)
         g.recipe.append(tuple((term, float(n)) for term, n in recipe))
         g.messages.append(messages)
-        g.deps.append(deps)
+        g.deps.append(after)
         return index
 
-    def compute(self, device: str, kind: str, recipe, deps=(), *, layer: int = -1,
-                blocks: int = 1) -> int:
+    def compute(self, device: str, kind: str, recipe: RecipeLike, deps: Any = (), *,
+                layer: int = -1, blocks: int = 1) -> int:
         """A computation of ``recipe`` on ``device`` once ``deps`` are done."""
         for term, _ in recipe:
             if term not in COST_TERMS:
                 raise ValueError(f"unknown cost component {term!r}")
         return self._add(COMPUTE, device, "", kind, layer, blocks, recipe, 0, deps)
 
-    def transfer(self, src: str, dst: str, kind: str, recipe, deps=(), *, layer: int = -1,
-                 messages: int = 1) -> int | None:
+    def transfer(self, src: str, dst: str, kind: str, recipe: RecipeLike, deps: Any = (), *,
+                 layer: int = -1, messages: int = 1) -> int | None:
         """``recipe`` bytes in ``messages`` messages from ``src`` to ``dst`` once ``deps``
         are done; ``None`` (nothing to send) when ``src == dst``."""
         if src == dst:

@@ -14,8 +14,9 @@ technology, with their sources); a scenario can turn them off (``network:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class MessageCosts:
     def recv(self, device: str) -> float:
         return self.recv_s.get(device, 0.0)
 
-    def link_delay_s(self, links) -> float:
+    def link_delay_s(self, links: Iterable[Any]) -> float:
         """Delay one message gets from crossing ``links`` (directed link keys; other
         resources cost nothing)."""
         link_s = self.link_s

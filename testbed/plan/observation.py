@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from testbed.cluster.device import DeviceSpec
 from testbed.model.blocks import Block, blocks_of
@@ -20,6 +21,9 @@ from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
 from testbed.plan.network_view import NetworkView
 from testbed.plan.placement import Placement
 from testbed.plan.work import StepWork
+
+if TYPE_CHECKING:
+    from testbed.dataflows import Dataflow
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,8 @@ class Observation:
     placement: Placement | None      # None at the first decision
     decision_interval: int = 1
     weights_preloaded: bool = False  # weights sit in every device's local storage
-    dataflow: object = None          # the Dataflow the placement will run under (None: default)
+    dataflow: Dataflow | str | dict | None = None   # the Dataflow the placement will run
+                                                    # under (None: default)
     messages: MessageCosts = NO_MESSAGE_COSTS   # per-message overheads
     load: ServingLoad | None = None  # served requests (None: one sequence)
 
@@ -138,22 +143,23 @@ class Observation:
         if ahead <= 1 or kind != "attn":
             return cost.memory_bytes
         if self.load is not None and self.load.batch_starts:
-            later = self._batch_later(ahead)    # every request of the batch further on
+            # every request of the batch further on
+            later = self._batch_later(ahead, self.load.batch_starts)
         else:
             later = self.cost.step_cost(self.model, kind, self.work.seq_len + ahead - 1,
                                         self.work.generated + ahead - 1)
         return max(cost.memory_bytes, later.memory_bytes)
 
-    def _batch_later(self, ahead: int) -> BlockCost:
+    def _batch_later(self, ahead: int, starts: tuple[int, ...]) -> BlockCost:
         cache = self.__dict__.setdefault("_later", {})
         if ahead not in cache:
             from testbed.plan.batch import PassItem, batch_work
             cache[ahead] = batch_work(self.cost, self.model, [
-                PassItem(start + ahead - 1) for start in self.load.batch_starts]).attn
+                PassItem(start + ahead - 1) for start in starts]).attn
         return cache[ahead]
 
     @cached_property
-    def flow(self):
+    def flow(self) -> Dataflow:
         """The dataflow the placement runs under (``head_level`` unless the scenario
         chose another)."""
         from testbed.dataflows import make_dataflow

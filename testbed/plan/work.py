@@ -57,9 +57,11 @@ def step_work(cost: CostModel, model: ModelSpec, phase: str, seq_len: int,
     positions attended by the new token (prompt + tokens so far, itself included).
     """
     names = ("attn", "proj", "ffn", "attn.qkv", "attn.core")
+    kinds: list[BlockCost]
     if phase == PREFILL:
-        kinds = [cost.prefill_cost(model, kind, seq_len) for kind in names]
-        if any(k is None for k in kinds):
+        prefill = [cost.prefill_cost(model, kind, seq_len) for kind in names]
+        kinds = [k for k in prefill if k is not None]
+        if len(kinds) != len(prefill):
             raise ValueError(f"cost preset {cost.name!r} has no prefill pass")
         input_bytes = cost.prefill_input_bytes(model, seq_len)
     elif phase == DECODE:
@@ -67,8 +69,9 @@ def step_work(cost: CostModel, model: ModelSpec, phase: str, seq_len: int,
         input_bytes = cost.input_bytes(model, seq_len)
     else:
         raise ValueError(f"unknown phase {phase!r}; expected {PREFILL!r} or {DECODE!r}")
-    return StepWork(phase, seq_len, generated, *kinds[:3], input_bytes=input_bytes,
+    attn, proj, ffn, attn_qkv, attn_core = kinds
+    return StepWork(phase, seq_len, generated, attn, proj, ffn, input_bytes=input_bytes,
                     output_bytes=cost.input_bytes(model, seq_len),
-                    lm_head=cost.lm_head_cost(model, seq_len), attn_qkv=kinds[3],
-                    attn_core=kinds[4], positions=cost.positions(phase, seq_len),
+                    lm_head=cost.lm_head_cost(model, seq_len), attn_qkv=attn_qkv,
+                    attn_core=attn_core, positions=cost.positions(phase, seq_len),
                     bytes_per_activation=model.bytes_per_activation)

@@ -55,7 +55,7 @@ class BatchingSpec:
     prefill: str = "separate"
     chunk_tokens: int = 512
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.max_batch < 1 or self.chunk_tokens < 1:
             raise ValueError("max_batch and chunk_tokens must be >= 1")
         if self.prefill not in PREFILL_MODES:
@@ -133,7 +133,8 @@ class ContinuousBatching(Generation):
     def _work(self, batch: list[tuple[_Active, PassItem]]) -> StepWork:
         return batch_work(self.cost, self.model, [item for _, item in batch])
 
-    def _fitting(self, active: list[_Active], anywhere: bool = False):
+    def _fitting(self, active: list[_Active],
+                 anywhere: bool = False) -> list[tuple[_Active, PassItem]] | None:
         """The next pass of ``active`` if it fits the cluster's memory, its prefill cut
         down until it does if need be (fewer prompts, then shorter chunks); None if even
         a one-position prefill does not fit."""
@@ -159,7 +160,8 @@ class ContinuousBatching(Generation):
         victim.preemptions += 1
         self.waiting.appendleft(victim)
 
-    def _admit(self, now_s: float, batch):
+    def _admit(self, now_s: float, batch: list[tuple[_Active, PassItem]]
+               ) -> list[tuple[_Active, PassItem]]:
         """Admit from the head of the queue while the pass with it fits; the pass."""
         while self.waiting and len(self.running) < self.spec.max_batch:
             candidate = self.waiting[0]
@@ -196,7 +198,7 @@ class ContinuousBatching(Generation):
         if self.spec.prefill == "separate":
             if not prefilling:
                 return [(a, a.next_item()) for a in decoding]
-            batch = []
+            batch: list[tuple[_Active, PassItem]] = []
             for a in prefilling:      # whole prompts, within the budget (the first always)
                 item = a.next_item(budget if cut and not batch else None)
                 if batch and item.length > budget:

@@ -10,13 +10,17 @@ it is submitted, and the queue needs no process of its own.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import simpy
 
 from testbed.cluster.device import DeviceSpec
 from testbed.model.cost import BlockCost
+from testbed.plan.graph import Parts
 from testbed.traces.series import Series
+
+if TYPE_CHECKING:
+    from testbed.sim.record_log import ChunkedLog
 
 
 class JobRecord(NamedTuple):
@@ -35,7 +39,7 @@ class ComputeQueue:
 
     def __init__(self, env: simpy.Environment, spec: DeviceSpec,
                  avail_compute: Series | None = None, avail_mem: Series | None = None,
-                 records: list[JobRecord] | None = None):
+                 records: list[JobRecord] | ChunkedLog[JobRecord] | None = None):
         self.env = env
         self.spec = spec
         self.avail_compute = avail_compute
@@ -69,7 +73,7 @@ class ComputeQueue:
         m = self.avail_mem.value_at(t_s) if self.avail_mem is not None else 1.0
         return c, m
 
-    def service_time_s(self, cost: BlockCost, n_blocks: int, start_s: float) -> float:
+    def service_time_s(self, cost: BlockCost, n_blocks: float, start_s: float) -> float:
         """Time for ``n_blocks`` identical blocks run one after another from ``start_s``."""
         if self.avail_compute is None and self.avail_mem is None:
             c = m = 1.0                      # no background load (the common case)
@@ -84,7 +88,7 @@ class ComputeQueue:
         self._block_s[id(cost)] = (cost, c, m, block_s)
         return n_blocks * block_s
 
-    def parts_time_s(self, parts, start_s: float) -> float:
+    def parts_time_s(self, parts: Parts, start_s: float) -> float:
         """Time for a computation of ``parts`` (``((BlockCost, count), ...)``, run one
         after another) that starts at ``start_s``: the sum of their rooflines."""
         if len(parts) == 1:
@@ -101,18 +105,18 @@ class ComputeQueue:
         c, _ = self.availability(start_s)
         return busy_s / c if c > 0 else (0.0 if busy_s == 0 else float("inf"))
 
-    def submit(self, cost: BlockCost, n_blocks: int = 1, label: str = "") -> simpy.Timeout:
+    def submit(self, cost: BlockCost, n_blocks: int = 1, label: str = "") -> simpy.Event:
         """Queue ``n_blocks`` blocks of ``cost``; the event fires when they are done."""
         return self.submit_parts(((cost, n_blocks),), n_blocks, label)
 
-    def submit_parts(self, parts, n_blocks: int = 1, label: str = "") -> simpy.Timeout:
+    def submit_parts(self, parts: Parts, n_blocks: int = 1, label: str = "") -> simpy.Event:
         """Queue a computation of ``parts`` (``((BlockCost, count), ...)``, run one after
         another); the event fires when it is done. ``n_blocks`` is what the record says."""
         now = self.env.now
         start = self._start_s(now)
         return self._queue(now, start, self.parts_time_s(parts, start), n_blocks, label)
 
-    def submit_busy(self, busy_s: float, label: str = "") -> simpy.Timeout:
+    def submit_busy(self, busy_s: float, label: str = "") -> simpy.Event:
         """Queue ``busy_s`` seconds of processor time (at full availability; stretched by
         background load), e.g. a message's software overhead."""
         now = self.env.now
@@ -129,7 +133,7 @@ class ComputeQueue:
         return self.usable_from_s(start)
 
     def _queue(self, now: float, start: float, service: float, n_blocks: int,
-               label: str) -> simpy.Timeout:
+               label: str) -> simpy.Event:
         end = start + service
         if not math.isfinite(end):     # never done: an event that never fires
             self.free_at_s = math.inf

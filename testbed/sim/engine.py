@@ -32,12 +32,13 @@ workload is done; :meth:`Simulation.run` returns the :class:`~testbed.sim.record
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import simpy
 
-from testbed.cluster.topology import Topology
+from testbed.cluster.topology import LinkKey, Topology
 from testbed.dataflows import Dataflow, make_dataflow
 from testbed.model.blocks import Block
 from testbed.model.cost import CostModel
@@ -52,7 +53,7 @@ from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import DECODE, StepWork, step_work
 from testbed.sim.compute import ComputeQueue
 from testbed.sim.transport import WARM, TransportSpec
-from testbed.sim.network import CapacityReplay, Network
+from testbed.sim.network import CapacityReplay, FlowRecord, Network, Resource
 from testbed.sim.executor import GraphRunner
 from testbed.sim.fast_pass import fast_pass
 from testbed.requests.spec import RequestSpec
@@ -100,7 +101,7 @@ class SimConfig:
                                                       # of prompt_tokens + generate_tokens)
     batching: BatchingSpec = BatchingSpec()           # how requests are batched
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.migration_mode not in MIGRATION_MODES:
             raise ValueError(f"migration mode {self.migration_mode!r}; expected one of "
                              f"{MIGRATION_MODES}")
@@ -124,14 +125,16 @@ class _LiveMigration:
     sizes: dict[str, float]
 
 
-def build_network(env: simpy.Environment, config: SimConfig):
+def build_network(env: simpy.Environment,
+                  config: SimConfig) -> tuple[Network, dict[LinkKey, Series]]:
     """The flow network of ``config``'s topology with every link at its capacity at 0 s,
     and the links whose capacity changes over time (link -> series; the caller replays
     them)."""
     topo = config.topology
-    capacity = {key: (link.series.value_at(0.0) if link.series is not None
-                      else link.capacity_bps) for key, link in topo.links.items()}
-    latency = {key: link.latency_s for key, link in topo.links.items()}
+    capacity: dict[Resource, float] = {
+        key: (link.series.value_at(0.0) if link.series is not None else link.capacity_bps)
+        for key, link in topo.links.items()}
+    latency: dict[Resource, float] = {key: link.latency_s for key, link in topo.links.items()}
     nic_tx = {n: d.nic_tx_bps for n, d in topo.devices.items() if d.nic_tx_bps}
     nic_rx = {n: d.nic_rx_bps for n, d in topo.devices.items() if d.nic_rx_bps}
     network = Network(env, topo.path, capacity, latency, nic_tx, nic_rx,
@@ -146,11 +149,12 @@ def build_network(env: simpy.Environment, config: SimConfig):
 class Simulation:
     """One run of one partitioner over one scenario."""
 
-    def __init__(self, config: SimConfig, partitioner: Partitioner):
+    def __init__(self, config: SimConfig, partitioner: Partitioner,
+                 records: Records | None = None):
         self.cfg = config
         self.partitioner = partitioner
         self.env = simpy.Environment()
-        self.records = Records()
+        self.records = records if records is not None else Records()
         topo = config.topology
         self.controller = topo.controller
         jobs = self.records.jobs if config.record_jobs else None
@@ -259,7 +263,8 @@ class Simulation:
             return self._first_work.cost(self.dataflow.moving_part(block.kind)).weight_bytes
         return migration_bytes(self.dataflow, block.kind, before, self.cfg.weights_preloaded)
 
-    def _send_moves(self, moves, sizes: dict[str, float], kind: str, tag: str):
+    def _send_moves(self, moves: Iterable[tuple[Block, str, str]], sizes: dict[str, float],
+                    kind: str, tag: str) -> dict[tuple[str, str], simpy.Event]:
         """One flow per (old, new) pair carrying all its blocks; returns pair -> event."""
         per_pair: dict[tuple[str, str], float] = {}
         for block, old, new in moves:
@@ -271,10 +276,12 @@ class Simulation:
         """The task graph of one pass of ``work`` under ``placement`` (the template is
         built once per placement; the numbers once per step)."""
         key = (placement, work)
-        if key != self._graph_key:
+        graph = self._graph
+        if key != self._graph_key or graph is None:
             template = self.dataflow.template(placement, self.controller)
-            self._graph_key, self._graph = key, template.bind(work)
-        return self._graph
+            graph = template.bind(work)
+            self._graph_key, self._graph = key, graph
+        return graph
 
     def _pass(self, placement: Placement, work: StepWork, token: int) -> simpy.Event:
         """Start one pass event by event; returns its ``done`` event."""
@@ -289,7 +296,8 @@ class Simulation:
                 self.env, self.network, self.queues, template, self.cfg.messages)
         return runner.run(graph, f"t{token}")
 
-    def _run_pass(self, placement: Placement, work: StepWork, token: int):
+    def _run_pass(self, placement: Placement, work: StepWork,
+                  token: int) -> Generator[simpy.Event, Any, tuple[float, float]]:
         """One pass; yields until it is done and returns ``(compute_s, comm_s)`` of its
         critical path. Swept in one go when nothing can contend (:mod:`.fast_pass`),
         otherwise run event by event. After a pass of a placement could not be swept, the
@@ -352,11 +360,15 @@ class Simulation:
         return placement, wall, ""
 
     def _migrate_blocking(self, token: int, target: Placement, before: StepWork | None,
-                          lost: frozenset[str] = frozenset()):
+                          lost: frozenset[str] = frozenset()
+                          ) -> Generator[simpy.Event, Any, tuple[int, float]]:
         """Move every changed block (and rebuild the blocks of ``lost`` devices); returns
         (blocks moved or rebuilt, seconds spent rebuilding)."""
-        healthy, rebuilt = [], []
-        for block, old, new in zip(self.placement, self.placement.devices, target.devices):
+        current = self.placement
+        assert current is not None   # a migration starts from a placement
+        healthy: list[tuple[Block, str, str]] = []
+        rebuilt: list[tuple[Block, str, str]] = []
+        for block, old, new in zip(current, current.devices, target.devices):
             if old in lost:
                 rebuilt.append((block, old, new))
             elif old != new:
@@ -371,9 +383,10 @@ class Simulation:
         if pending:
             yield self.env.all_of(pending)
         for block, old, new in healthy:
+            arrived = cast(FlowRecord, events[(old, new)].value)   # a transfer's value
             self.records.migrations.append(MigrationRecord(
                 token, block.id, old, new, sizes[block.id], "blocking", start,
-                events[(old, new)].value.end_s))
+                arrived.end_s))
         self.placement = target
         rebuild_start = self.env.now
         if rebuilt and before is not None and self.cfg.cache_recovery == "recompute":
@@ -387,7 +400,8 @@ class Simulation:
             (rebuild_start - start if rebuilt else 0.0)
         return len(healthy) + len(rebuilt), recovery_s if rebuilt else 0.0
 
-    def _rebuild_sizes(self, rebuilt, before: StepWork | None) -> dict[str, float]:
+    def _rebuild_sizes(self, rebuilt: list[tuple[Block, str, str]],
+                       before: StepWork | None) -> dict[str, float]:
         """Bytes the controller sends to rebuild each lost block: its weights (unless
         pre-loaded everywhere) and, with ``resend``, its cache and activations."""
         sizes = {}
@@ -409,9 +423,11 @@ class Simulation:
                                     token, self.env.now, sizes)
         return len(moves)
 
-    def _finish_live(self, token: int, before: StepWork):
+    def _finish_live(self, token: int,
+                     before: StepWork) -> Generator[simpy.Event, Any, None]:
         """Send the K/V rows written since the snapshot, then switch over."""
         live = self._live
+        assert live is not None   # called while a live migration is in flight
         rows = before.seq_len - live.snapshot_seq_len
         delta = {}
         for block, _, _ in live.moves:
@@ -433,7 +449,7 @@ class Simulation:
         self._live = None
 
     # ------------------------------------------------------------------ token loop
-    def _generate(self):
+    def _generate(self) -> Generator[simpy.Event, Any, None]:
         cfg, env, generation = self.cfg, self.env, self.generation
         before: StepWork | None = None
         self._reserved[self.controller] = self._first_work.lm_head.weight_bytes
@@ -490,14 +506,19 @@ class Simulation:
                                 recovery += rebuilt_s
                                 migration_wait += env.now - phase_start - rebuilt_s
                             else:
+                                # a live migration follows a first pass (at the first
+                                # decision there is no placement to migrate from)
+                                assert before is not None
                                 migrations += self._start_live(token, target, before)
                 if self._live is not None and all(e.processed for e in self._live.arrivals):
+                    assert before is not None   # as when it started
                     phase_start = env.now
                     yield from self._finish_live(token, before)
                     migration_wait += env.now - phase_start
                 if self.placement is not composed_for:   # re-cut the batch for it
                     work, composed_for = generation.revise(work), self.placement
                 attempt_start = env.now
+                assert self.placement is not None   # decided above, or infeasible returned
                 compute_s, comm_s = yield from self._run_pass(self.placement, work, token)
                 if not self._failed_since(checked_s):
                     break
@@ -525,7 +546,7 @@ class Simulation:
         return [n for n in self.queues if self.cfg.controller_hosts_blocks or
                 n != self.controller]
 
-    def _until_usable(self, token: int):
+    def _until_usable(self, token: int) -> Generator[simpy.Event, Any, bool]:
         """Wait until some device that may host blocks is up with compute free of
         background load; False (the run has stalled) if none ever will be."""
         env = self.env
@@ -561,7 +582,7 @@ class Simulation:
         return self._idle or any(f.rate_bps > 0 for f in self.network.active_flows) or \
             any(now < q.free_at_s < float("inf") for q in self.queues.values())
 
-    def _watchdog(self, stop: simpy.Event):
+    def _watchdog(self, stop: simpy.Event) -> Generator[simpy.Event, Any, None]:
         """End the run as stalled when nothing has moved for :data:`STALLED_AFTER_S`."""
         mark, since = self._progress(), self.env.now
         while True:

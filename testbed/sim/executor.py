@@ -16,12 +16,24 @@ events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 import simpy
 
-from testbed.plan.graph import COMPUTE, GraphTemplate, TaskGraph
+from testbed.plan.graph import COMPUTE, GraphTemplate, Parts, TaskGraph
 from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
 from testbed.sim.compute import ComputeQueue
 from testbed.sim.network import Network
+
+_Callback = Callable[[simpy.Event], None]
+"""What an event calls when it fires."""
+
+
+class _Travel(Protocol):
+    """A transfer's start: an event callback, or called directly."""
+
+    def __call__(self, event: simpy.Event | None = None, /) -> None: ...
 
 
 class GraphRunner:
@@ -46,7 +58,7 @@ class GraphRunner:
         self._base: list[tuple[float, float]] = [(0.0, 0.0)] * n
         self._began = [0.0] * n
         self._labels: list[str] = []
-        self._parts: list = []
+        self._parts: list[Parts] = []
         self._lefts = [len(d) for d in template.deps]
         self._queue_of = [queues[template.device[i]] if self._compute[i] else None
                           for i in range(n)]
@@ -73,21 +85,21 @@ class GraphRunner:
         return self.done
 
     # ---------------------------------------------------------------- callbacks
-    def _make_done(self, i: int):
+    def _make_done(self, i: int) -> _Callback:
         compute = self._compute[i]
         env, base, began, finish = self.env, self._base, self._began, self._finish
 
         if compute:
-            def done(_ev) -> None:
+            def done(_ev: simpy.Event) -> None:
                 c, m = base[i]
                 finish(i, c + env.now - began[i], m)
         else:
-            def done(_ev) -> None:
+            def done(_ev: simpy.Event) -> None:
                 c, m = base[i]
                 finish(i, c, m + env.now - began[i])
         return done
 
-    def _make_arrived(self, i: int):
+    def _make_arrived(self, i: int) -> _Callback | None:
         """What runs when a transfer's last byte is in: its receive overhead, or done."""
         template, messages = self.template, self.messages
         if template.op[i] == COMPUTE:
@@ -99,11 +111,11 @@ class GraphRunner:
         busy = template.messages[i] * per_message
         queues, done = self.queues, self._done_cb[i]
 
-        def arrived(_ev) -> None:
+        def arrived(_ev: simpy.Event) -> None:
             queues[dst].submit_busy(busy, f"{self.tag}.recv").callbacks.append(done)
         return arrived
 
-    def _make_travel(self, i: int):
+    def _make_travel(self, i: int) -> _Travel | None:
         template = self.template
         if template.op[i] == COMPUTE:
             return None
@@ -111,13 +123,16 @@ class GraphRunner:
         extra = count * self.messages.link_delay_s(self.network.route(src, dst)[0])
         transfer, arrived, kind = self.network.transfer, self._arrived_cb[i], self.kind
 
-        def travel(_ev=None) -> None:
-            transfer(src, dst, self.graph.size_bytes[i], kind, self.tag,
+        def travel(_ev: simpy.Event | None = None) -> None:
+            graph = self.graph
+            # run() sets the graph first; a transfer always has an arrival callback
+            assert graph is not None and arrived is not None
+            transfer(src, dst, graph.size_bytes[i], kind, self.tag,
                      extra_latency_s=extra).callbacks.append(arrived)
         return travel
 
     # ---------------------------------------------------------------- mechanics
-    def _make_start(self):
+    def _make_start(self) -> Callable[[int], None]:
         """``start(i)``: task ``i``'s dependencies are done; start it now."""
         env, deps_of, end, split = self.env, self._deps, self._end, self._split
         base, began, is_compute = self._base, self._began, self._compute
@@ -139,20 +154,24 @@ class GraphRunner:
                 base[i] = zero
             began[i] = env.now
             if is_compute[i]:
-                queue_of[i].submit_parts(self._parts[i], blocks[i],
-                                         self._labels[i] if self._recording else "",
-                                         ).callbacks.append(self._done_cb[i])
+                queue = queue_of[i]
+                assert queue is not None   # a compute task's device
+                queue.submit_parts(self._parts[i], blocks[i],
+                                   self._labels[i] if self._recording else "",
+                                   ).callbacks.append(self._done_cb[i])
                 return
+            travel = self._travel_cb[i]
+            assert travel is not None   # a transfer's
             if send_s:
                 busy = counts[i] * send_s.get(device[i], 0.0)
                 if busy:
                     self.queues[device[i]].submit_busy(
-                        busy, f"{self.tag}.send").callbacks.append(self._travel_cb[i])
+                        busy, f"{self.tag}.send").callbacks.append(travel)
                     return
-            self._travel_cb[i]()
+            travel()
         return start
 
-    def _make_finish(self):
+    def _make_finish(self) -> Callable[[int, float, float], None]:
         """``finish(i, compute_s, comm_s)``: task ``i`` is done; start what it freed."""
         env, end, split, left, succ = self.env, self._end, self._split, self._left, self._succ
         start, sink = self._start, self._sink
@@ -161,7 +180,9 @@ class GraphRunner:
             end[i] = env.now
             split[i] = (compute_s, comm_s)
             if i == sink:
-                self.done.succeed((compute_s, comm_s))
+                done = self.done
+                assert done is not None   # run() made it
+                done.succeed((compute_s, comm_s))
                 return
             for s in succ[i]:
                 n = left[s] - 1

@@ -29,12 +29,17 @@ relative; ``SimConfig.fast_path=False`` turns the shortcut off.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from testbed.plan.graph import TaskGraph
+from testbed.plan.graph import Parts, TaskGraph
 from testbed.plan.messages import MessageCosts
 from testbed.sim.compute import ComputeQueue, JobRecord
-from testbed.sim.network import Network
+from testbed.sim.network import LoneFlow, Network
 from testbed.units import BITS_PER_BYTE
+
+if TYPE_CHECKING:
+    from testbed.sim.record_log import ChunkedLog
 
 #: Fluid phases on one resource closer than this (relative) count as touching.
 _GAP_RTOL = 1e-9
@@ -46,12 +51,14 @@ class FastPass:
 
     __slots__ = ("end_s", "compute_s", "comm_s", "flows", "jobs", "busy")
 
-    def __init__(self, end_s, compute_s, comm_s, flows, jobs, busy):
+    def __init__(self, end_s: float, compute_s: float, comm_s: float, flows: list[LoneFlow],
+                 jobs: list[tuple[float, int, JobRecord]],
+                 busy: dict[str, tuple[float, float]]) -> None:
         self.end_s, self.compute_s, self.comm_s = end_s, compute_s, comm_s
         self.flows, self.jobs, self.busy = flows, jobs, busy
 
     def apply(self, network: Network, queues: dict[str, ComputeQueue],
-              record_jobs: list | None) -> None:
+              record_jobs: list[JobRecord] | ChunkedLog[JobRecord] | None) -> None:
         """Leave the records and the queues' state the event-driven run would have."""
         network.record_lone_flows(self.flows)
         for device, (free_at, busy) in self.busy.items():
@@ -77,16 +84,16 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
     free = {d: q.free_at_s for d, q in queues.items()}   # when each queue is free
     last = dict.fromkeys(queues, (-math.inf, -2, -2))   # (time, cause, task) of last work
     busy = dict.fromkeys(queues, 0.0)
-    jobs: list = []
-    flows: list = []
+    jobs: list[tuple[float, int, JobRecord]] = []
+    flows: list[LoneFlow] = []
     usage: dict = {}               # resource -> [latest end, (start, fluid_end), ...]
     send_s, recv_s = messages.send_s, messages.recv_s
     routes: dict = {}
     media = network.has_media
     packets = network.has_packets
 
-    def occupy(dev: str, ready: float, cause: int, task: int, parts, busy_s: float,
-               label: str, nblocks: int) -> float | None:
+    def occupy(dev: str, ready: float, cause: int, task: int, parts: Parts | None,
+               busy_s: float, label: str, nblocks: int) -> float | None:
         """Queue work arriving at ``ready`` on ``dev`` -- a computation of ``parts``, or
         else ``busy_s`` of processor time -- and return when its timer fires, or None if
         the event order would decide where it goes (out of task order, or a tie for
@@ -109,8 +116,8 @@ def fast_pass(graph: TaskGraph, tag: str, now: float, network: Network,
             jobs.append((ready, len(jobs), JobRecord(dev, label, nblocks, ready, start, end)))
         return ready + (end - ready)
 
-    def overhead(costs: dict, dev: str, ready: float, cause: int, task: int, count: int,
-                 label: str) -> float | None:
+    def overhead(costs: Mapping[str, float], dev: str, ready: float, cause: int, task: int,
+                 count: int, label: str) -> float | None:
         """A message overhead (``count`` messages at ``costs[dev]``) queued on ``dev``:
         when it is through (``ready`` if it costs nothing; None as for :func:`occupy`)."""
         busy_s = count * costs.get(dev, 0.0)

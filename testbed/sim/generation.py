@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Callable
 
 from testbed.model.cost import CostModel
@@ -56,7 +57,7 @@ class Generation(abc.ABC):
 
     @abc.abstractmethod
     def finish(self, iteration: int, work: StepWork, start_s: float, end_s: float,
-               timing: PassTiming) -> list[TokenRecord]:
+               timing: PassTiming) -> Sequence[TokenRecord]:
         """Account for the pass returned last; its token records."""
 
     def decision_work(self, work: StepWork) -> StepWork:

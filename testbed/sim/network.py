@@ -40,8 +40,9 @@ they started, so ties are resolved the same way every run.
 from __future__ import annotations
 
 import math
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Hashable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Hashable, NamedTuple
 
 import simpy
 
@@ -49,8 +50,16 @@ from testbed.cluster.medium import MediumSpec, airtime_per_bit
 from testbed.sim.transport import WARM, TransportSpec, TransportState
 from testbed.units import BITS_PER_BYTE
 
+if TYPE_CHECKING:
+    from testbed.sim.record_log import ChunkedLog
+    from testbed.traces.series import Series
+
 Resource = Hashable  # a directed link (u, v), ("nic-tx", node) / ("nic-rx", node), or
                      # ("medium", name): a shared channel's airtime (capacity 1)
+
+#: A flow that ran alone, as :meth:`Network.record_lone_flows` takes it: ``(src, dst,
+#: size_bytes, tag, hops, start_s, fluid_end_s, end_s)``.
+LoneFlow = tuple[str, str, float, str, int, float, float, float]
 
 #: Two finish times closer than this (relative) are the same instant.
 _TIME_RTOL = 1e-12
@@ -113,7 +122,7 @@ class Network:
                  capacity_bps: dict[Resource, float], latency_s: dict[Resource, float],
                  nic_tx_bps: dict[str, float] | None = None,
                  nic_rx_bps: dict[str, float] | None = None,
-                 goodput_factor: float | None = 1.0, media=(),
+                 goodput_factor: float | None = 1.0, media: Iterable[MediumSpec] = (),
                  transport: TransportSpec = WARM, packets: bool = False,
                  link_goodput: dict[Resource, float] | None = None):
         factors = [goodput_factor] if goodput_factor is not None else []
@@ -160,7 +169,7 @@ class Network:
         self._reallocation_pending = False
         self._joining: list[Flow] = []  # started at this instant, not yet shared
         self._load: dict[Resource, int] = {}  # flows (active or joining) per resource
-        self.records: list[FlowRecord] = []
+        self.records: list[FlowRecord] | ChunkedLog[FlowRecord] = []
         #: Called after every reallocation with the active flows (for tests and probes).
         self.observers: list[Callable[[list[Flow], dict[Resource, float]], None]] = []
 
@@ -255,7 +264,7 @@ class Network:
                     total += flow.rate_bps * airtime_per_bit(self._capacity, hops)
         return total
 
-    def record_lone_flows(self, flows) -> None:
+    def record_lone_flows(self, flows: Sequence[LoneFlow]) -> None:
         """Records of flows that ran alone and were computed without events: ``flows``
         are ``(src, dst, size_bytes, tag, hops, start_s, fluid_end_s, end_s)`` (kind
         ``inference``). Ids follow the order the flows started, records the order their
@@ -414,7 +423,7 @@ class Network:
             self._reallocation_pending = True
             self.env.timeout(0).callbacks.append(self._deferred_reallocation)
 
-    def _deferred_reallocation(self, _event) -> None:
+    def _deferred_reallocation(self, _event: simpy.Event) -> None:
         if self._reallocation_pending:
             self._advance()
             self._reallocate()
@@ -603,7 +612,7 @@ class Network:
                     flow.rate_bps = 0.0
                     self.env.timeout(resume - now).callbacks.append(self._release)
 
-    def _release(self, _event) -> None:
+    def _release(self, _event: simpy.Event) -> None:
         """A held flow's retransmission is due: re-share."""
         self._advance()
         self._reallocate()
@@ -673,7 +682,8 @@ class CapacityReplay:
 
     __slots__ = ("env", "network", "resource", "series")
 
-    def __init__(self, env: simpy.Environment, network: Network, resource: Resource, series):
+    def __init__(self, env: simpy.Environment, network: Network, resource: Resource,
+                 series: Series):
         self.env, self.network, self.resource, self.series = env, network, resource, series
         self._arm()
 
@@ -683,12 +693,13 @@ class CapacityReplay:
         if not math.isinf(nxt):
             env.timeout(nxt - env.now).callbacks.append(self._change)
 
-    def _change(self, _event) -> None:
+    def _change(self, _event: simpy.Event) -> None:
         self.network.set_capacity(self.resource, self.series.value_at(self.env.now))
         self._arm()
 
 
-def replay_capacity(env: simpy.Environment, network: Network, resource: Resource, series):
+def replay_capacity(env: simpy.Environment, network: Network, resource: Resource,
+                    series: Series) -> Generator[simpy.Event, Any, None]:
     """A SimPy process: set ``resource``'s capacity to ``series`` (bit/s) at each of its
     breakpoints, for as long as the simulation runs (``series`` is a
     :class:`testbed.traces.series.Series`)."""

@@ -4,8 +4,13 @@ device sample / out-of-memory event / computation. Times in s, sizes in bytes.""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import pandas as pd
+
+from testbed.sim.compute import JobRecord
+from testbed.sim.network import FlowRecord
+from testbed.sim.record_log import ChunkedLog
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ class DecisionEvent:
     detail: str
 
 
-def _frame(rows: list, cls) -> pd.DataFrame:
+def _frame(rows: list, cls: type[Any]) -> pd.DataFrame:
     if hasattr(cls, "_fields"):          # a named tuple: the rows are the records
         columns = list(cls._fields)
         return pd.DataFrame.from_records(rows, columns=columns) if rows else \
@@ -123,7 +128,9 @@ def _frame(rows: list, cls) -> pd.DataFrame:
     columns = [f.name for f in fields(cls)]
     if not rows:
         return pd.DataFrame(columns=columns)
-    return pd.DataFrame([asdict(r) if not isinstance(r, tuple) else r._asdict() for r in rows],
+    # a tuple row is a named tuple: its ``_asdict`` (which ``tuple`` does not declare)
+    return pd.DataFrame([asdict(r) if not isinstance(r, tuple) else getattr(r, "_asdict")()
+                         for r in rows],
                         columns=columns) if not hasattr(rows[0], "__dataclass_fields__") \
         else pd.DataFrame.from_records([tuple(getattr(r, c) for c in columns) for r in rows],
                                        columns=columns)
@@ -145,31 +152,30 @@ class Records:
     """Everything one run recorded, plus its outcome (see :data:`COMPLETED`)."""
 
     tokens: list[TokenRecord] = field(default_factory=list)
-    flows: list = field(default_factory=list)          # sim.network.FlowRecord
+    flows: ChunkedLog[FlowRecord] = field(default_factory=lambda: ChunkedLog(FlowRecord))
     migrations: list[MigrationRecord] = field(default_factory=list)
     memory: list[MemorySample] = field(default_factory=list)
     oom: list[OomEvent] = field(default_factory=list)
     decisions: list[DecisionEvent] = field(default_factory=list)
-    jobs: list = field(default_factory=list)           # sim.compute.JobRecord
+    jobs: ChunkedLog[JobRecord] = field(default_factory=lambda: ChunkedLog(JobRecord))
     devices: list[DeviceUsage] = field(default_factory=list)
     requests: list[RequestRecord] = field(default_factory=list)
     batches: list[BatchSample] = field(default_factory=list)
     outcome: str = "ok"
 
-    def frames(self) -> dict[str, pd.DataFrame]:
-        """Every table as a DataFrame (empty tables keep their columns)."""
-        from testbed.sim.compute import JobRecord
-        from testbed.sim.network import FlowRecord
+    def frames(self, skip: tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:
+        """Every table but ``skip`` as a DataFrame (empty tables keep their columns)."""
         token_cls = type(self.tokens[0]) if self.tokens else TokenRecord
-        return {
-            "tokens": _frame(self.tokens, token_cls),
-            "flows": _frame(self.flows, FlowRecord),
-            "migrations": _frame(self.migrations, MigrationRecord),
-            "memory": _frame(self.memory, MemorySample),
-            "oom": _frame(self.oom, OomEvent),
-            "decisions": _frame(self.decisions, DecisionEvent),
-            "jobs": _frame(self.jobs, JobRecord),
-            "devices": _frame(self.devices, DeviceUsage),
-            "requests": _frame(self.requests, RequestRecord),
-            "batches": _frame(self.batches, BatchSample),
+        makers = {
+            "tokens": lambda: _frame(self.tokens, token_cls),
+            "flows": self.flows.frame,
+            "migrations": lambda: _frame(self.migrations, MigrationRecord),
+            "memory": lambda: _frame(self.memory, MemorySample),
+            "oom": lambda: _frame(self.oom, OomEvent),
+            "decisions": lambda: _frame(self.decisions, DecisionEvent),
+            "jobs": self.jobs.frame,
+            "devices": lambda: _frame(self.devices, DeviceUsage),
+            "requests": lambda: _frame(self.requests, RequestRecord),
+            "batches": lambda: _frame(self.batches, BatchSample),
         }
+        return {name: make() for name, make in makers.items() if name not in skip}

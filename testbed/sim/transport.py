@@ -58,7 +58,7 @@ class TransportSpec:
     warm_up_bytes: float = 0.0
     rto_min_s: float | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.connections not in CONNECTIONS:
             raise ValueError(f"connections {self.connections!r}; expected one of "
                              f"{', '.join(CONNECTIONS)}")

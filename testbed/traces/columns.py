@@ -24,7 +24,8 @@ def read_time_rate(path: Path, fmt: str, *, time_unit_s: float, rate_unit_bps: f
         lines = lines[1:]  # header
         if not lines:
             raise line_error(path, 1, f"got only a header; expected lines of {units}")
-    times, values = [], []
+    times: list[float] = []
+    values: list[float] = []
     for line in lines:
         t, v = two_numbers(path, line, "time", "rate", units)
         if times and t * time_unit_s <= times[-1]:

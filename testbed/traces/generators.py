@@ -48,7 +48,7 @@ class TraceGenerator:
     params: Mapping[str, tuple[str, object]]  # config key -> (kind, default or REQUIRED)
     random: bool = True
 
-    def __call__(self, duration_s: float, step_s: float, rng: np.random.Generator,
+    def __call__(self, duration_s: float, step_s: float, rng: np.random.Generator | None,
                  **params) -> Series:
         return self.generate(duration_s, step_s, rng, **params)
 
@@ -86,7 +86,7 @@ def _positive(name: str, value: float, allow_zero: bool = True) -> None:
 
 # ----- constant -------------------------------------------------------------------------------
 
-def constant(duration_s: float, step_s: float, rng: np.random.Generator, *,
+def constant(duration_s: float, step_s: float, rng: np.random.Generator | None, *,
              rate_bps: float) -> Series:
     """``rate_bps`` throughout (one sample)."""
     _positive("rate_bps", rate_bps)
@@ -117,7 +117,7 @@ def _check_schedule(schedule, duration_s: float) -> list[tuple[float, float]]:
     return points
 
 
-def steps(duration_s: float, step_s: float, rng: np.random.Generator, *,
+def steps(duration_s: float, step_s: float, rng: np.random.Generator | None, *,
           schedule) -> Series:
     """The rates of ``schedule`` [(time_s, rate_bps)], each from its time to the next."""
     _steps(duration_s, step_s)

@@ -46,10 +46,11 @@ def network_description(topology: Topology, settings: Ns3Settings,
                                  "every downlink of a BSS at one rate: give them one "
                                  "technology and MCS")
         phy = phys.pop()
-        for link in medium.members:
-            members[link] = medium.name
-            if topology.links[link].series is not None:
-                raise Ns3Unsupported(f"link {link[0]}->{link[1]} of medium {medium.name!r} "
+        assert phy is not None   # checked above
+        for member in medium.members:
+            members[member] = medium.name
+            if topology.links[member].series is not None:
+                raise Ns3Unsupported(f"link {member[0]}->{member[1]} of medium {medium.name!r} "
                                      "has a capacity series; the ns-3 backend replays series "
                                      "on wired links only")
         family = STANDARD_NAMES[phy.standard]

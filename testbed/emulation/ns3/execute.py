@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from testbed.emulation.ns3.settings import CONGESTION
 
@@ -66,7 +67,7 @@ def run_plan(Runner, IntVector, network: dict, plan: dict, rng_run: int) -> dict
     wall = time.perf_counter() - started
     error = str(r.Error())
     nodes = network["nodes"]
-    out = {}
+    out: dict[str, dict[str, list[list[Any]]]] = {}
     ids, xfers = plan["task_ids"], plan["xfers"]
     for k, t in enumerate(tasks):
         records = out.setdefault(nodes[t["device"]], {"mark": [], "compute": [], "send": [],

@@ -156,7 +156,8 @@ def validate_ns3(path: str | Path, out: str | Path, *, quick: bool = False,
         real = pd.concat([t for t, _ in spread])
         real = real[real.size_bytes >= MIN_BYTES]
         rows += [error_row("transfer_time[ns-3 run 2 vs 1]", real.err),
-                 error_row("token_latency[ns-3 run 2 vs 1]", pd.concat([k for _, k in spread]).err)]
+                 error_row("token_latency[ns-3 run 2 vs 1]",
+                           pd.concat([k for _, k in spread]).err)]
     table = error_table(rows)
     table.to_csv(out / "validation.csv", index=False)
     transfers.to_csv(out / "transfers.csv", index=False)

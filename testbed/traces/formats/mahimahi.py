@@ -35,7 +35,7 @@ def detect(first_lines: list[str], path: Path) -> bool:
 def read(path: Path, *, window: object = DEFAULT_WINDOW) -> Series:
     """Packet opportunities -> capacity (bit/s) per window."""
     window_s = time_option("window", window)
-    stamps_ms = []
+    stamps_ms: list[int] = []
     lines = read_lines(path)
     for line in lines:
         text = line.text

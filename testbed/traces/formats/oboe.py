@@ -51,7 +51,7 @@ def read(path: Path, *, gaps: object = "hold") -> Series:
     if len(points) % 2:
         raise line_error(path, points[-1][0], "got a chunk start without its end line; "
                                               "expected lines in pairs (chunk start, chunk end)")
-    chunks = []  # (start ms, end ms, rate bit/s)
+    chunks: list[tuple[float, float, float]] = []  # (start ms, end ms, rate bit/s)
     for k in range(0, len(points), 2):
         (_, start, rate), (number_end, end, rate_end) = points[k], points[k + 1]
         if rate_end != rate:
@@ -67,7 +67,8 @@ def read(path: Path, *, gaps: object = "hold") -> Series:
                                                  "expected chunks in time order")
         chunks.append((start, end, rate))
     origin = chunks[0][0]
-    times, values = [], []
+    times: list[float] = []
+    values: list[float] = []
     for i, (start, end, rate) in enumerate(chunks):
         if not (times and rule == "next" and values[-1] == rate):
             times.append((start - origin) / 1000.0)

@@ -60,8 +60,10 @@ def _time_like(name: str) -> bool:
     if re.match(r"(?i)^(t|time|times|timestamp|ts|date|elapsed)\b", name.replace("_", " ")):
         return True
     unit = column_unit(name)
+    if not unit:
+        return False
     try:
-        return bool(unit) and time_unit_factor(unit) > 0
+        return time_unit_factor(unit) > 0
     except ConfigError:
         return False
 
@@ -118,7 +120,9 @@ def read(path: Path, *, column: object = None) -> Series:
     lines = read_lines(path)
     i_time, time_factor, i_rate, rate_factor = _header(path, lines[0], column)
     width = len(_cells(lines[0].text))
-    times, values, end = [], [], None
+    times: list[float] = []
+    values: list[float] = []
+    end = None
     rows = lines[1:]
     if not rows:
         raise line_error(path, lines[0].number, "got a header and no rows; expected samples")

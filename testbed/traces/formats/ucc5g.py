@@ -94,11 +94,13 @@ def read(path: Path, *, direction: object = "dl", aggregate: object = "window") 
     if not seconds:
         raise line_error(path, lines[0].number, "got a header and no rows; expected rows of "
                                                 "samples")
+    values: list[float]
     if rule == "window":
         values = [rate for rates in groups for rate in rates]
         return series(path, "ucc5g", [float(i) for i in range(len(values))], values,
                       duration_s=float(len(values)))
-    times, values = [], []
+    times: list[float] = []
+    values = []
     for t, rates in zip(seconds, groups):
         if rule == "spread":
             times.extend(t + k / len(rates) for k in range(len(rates)))
