@@ -84,6 +84,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_partitioners(args: argparse.Namespace) -> int:
+    from testbed.partition.base import describe_partitioners
+    for name, summary, options in describe_partitioners():
+        print(f"{name}: {summary}")
+        for option, default in options:
+            print(f"    {option} = {default}")
+    return 0
+
+
 def _cmd_devices(args: argparse.Namespace) -> int:
     if args.profiles:
         from testbed.cluster.calibrate import profile_frame
@@ -146,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="testbed",
         description="Event-driven testbed for LLM inference partitioned across edge devices.")
+    from testbed import __version__
+    parser.add_argument("--version", action="version", version=f"testbed {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a scenario and write its results folder")
@@ -220,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the model catalog")
     models.set_defaults(func=_cmd_models)
+    partitioners = sub.add_parser("partitioners",
+                                  help="list the partitioners with their options (defaults)")
+    partitioners.set_defaults(func=_cmd_partitioners)
     devices = sub.add_parser("devices", help="list the device catalog")
     devices.add_argument("--profiles", action="store_true",
                          help="list the calibrated profiles (device x weight dtype) instead")

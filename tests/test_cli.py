@@ -353,3 +353,19 @@ links:
     except subprocess.TimeoutExpired:
         pytest.fail("testbed run did not finish within 300 s (zero-time loop in _replay)")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_partitioners_lists_every_partitioner_with_its_options(tmp_path):
+    from testbed.partition.base import PARTITIONERS
+    proc = run_cli("partitioners", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    names = [line.split(":")[0] for line in proc.stdout.splitlines()
+             if not line.startswith(" ")]
+    assert names == PARTITIONERS.names()
+    assert "    time_limit_s = 10.0" in proc.stdout and "    placement = None" in proc.stdout
+
+
+def test_version(tmp_path):
+    import testbed
+    proc = run_cli("--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"testbed {testbed.__version__}"

@@ -87,6 +87,23 @@ class MemoryBook:
         return per_layer * model.n_layers
 
 
+def describe_partitioners() -> list[tuple[str, str, list[tuple[str, object]]]]:
+    """Each registered partitioner: (name, first paragraph of its docstring, [(option,
+    default)]); an option without a default shows ``required``."""
+    import testbed.partition  # noqa: F401  (registers the built-in partitioners)
+
+    out = []
+    for name in PARTITIONERS.names():
+        cls = PARTITIONERS.get(name)
+        doc = [" ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())]
+        options = [(p.name, "required" if p.default is inspect.Parameter.empty else p.default)
+                   for p in inspect.signature(cls.__init__).parameters.values()
+                   if p.name not in ("self", "seed") and
+                   p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        out.append((name, doc[0] if doc else "", options))
+    return out
+
+
 def make_partitioner(spec: str | dict, seed: int | np.random.SeedSequence | None = None,
                      *, source: str | None = None, field: str | None = None) -> Partitioner:
     """Build a partitioner from ``"name"`` or ``{"name": ..., **options}``."""
