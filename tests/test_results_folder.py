@@ -141,3 +141,23 @@ def test_spooled_tables_give_the_same_summary_and_files(tmp_path, monkeypatch):
         left, right = read_table(tmp_path / "kept", name), read_table(tmp_path / "spooled", name)
         assert len(left) > 100 and left.equals(right), name
     assert len(spooled.tables["flows"]) < len(kept.tables["flows"])   # totals only
+
+
+def test_a_scenario_can_keep_only_some_tables(tmp_path):
+    import yaml
+    data, _ = _quickstart()
+    data["output"] = {"tables": ["tokens", "memory"]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    (tmp_path / "home_office.yaml").write_text(
+        (ROOT / "topologies" / "home_office.yaml").read_text())
+    proc = _cli("run", path, "--quick", "--no-figures", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["DONE", "config.yaml", "memory.csv", "meta.json", "summary.csv",
+                       "tokens.csv"]
+    data["output"] = {"tables": ["tokens", "flow"]}
+    path.write_text(yaml.safe_dump(data))
+    proc = _cli("run", path, "--quick", "--no-figures", "--out", tmp_path / "bad")
+    assert proc.returncode == 2 and "output.tables" in proc.stderr and "'flow'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -38,10 +38,10 @@ import yaml
 
 import testbed
 from testbed.experiments.runner import RunResult
+from testbed.sim.records import TABLE_NAMES
 from testbed.experiments.scenario import Scenario
 
-TABLES = ("tokens", "flows", "migrations", "memory", "oom", "decisions", "jobs", "devices",
-          "requests", "batches")
+TABLES = TABLE_NAMES
 #: Tables written as Parquet (the large ones: a million rows and more in a long run; a
 #: tenth of the CSV's size, typed); the others as CSV. :func:`read_table` reads either.
 PARQUET_TABLES = ("flows", "jobs")
@@ -117,7 +117,10 @@ def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = Tru
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, result.scenario.resolved)
     result.summary.to_csv(out / "summary.csv", index=False)
+    keep = result.scenario.output_tables
     for name in TABLES:
+        if keep is not None and name not in keep:     # the scenario's output.tables
+            continue
         frame = result.tables.get(name)
         if name not in result.spooled and (
                 frame is None or (name in ("jobs",) + SERVING_TABLES and frame.empty)):

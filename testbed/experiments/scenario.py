@@ -71,7 +71,8 @@ from testbed.experiments.serving_metrics import Slo
 
 TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
             "devices", "network", "workload", "migration", "controller", "partitioners", "quick",
-            "full", "notes", "dataflow", "fidelity", "ns3", "requests", "batching", "slo")
+            "full", "notes", "dataflow", "fidelity", "ns3", "requests", "batching", "slo",
+            "output")
 NETWORK_KEYS = ("goodput_factor", "message_costs", "transport", "packets", "latency_scale")
 TRANSPORT_KEYS = ("connections", "initial_window", "mss", "handshake", "idle_restart",
                   "warm_up", "rto_min")
@@ -122,6 +123,7 @@ class Scenario:
     requests: tuple[RequestSpec, ...] | None = None   # served requests (None: one sequence)
     batching: BatchingSpec = BatchingSpec()    # how they are batched
     slo: Slo = Slo()                           # TTFT and TPOT objectives
+    output_tables: tuple[str, ...] | None = None   # tables written (None: all)
 
     def dataflow_of(self, entry: str | dict) -> str | dict | None:
         """The dataflow a partitioner entry runs under (its own, else the scenario's)."""
@@ -261,10 +263,30 @@ def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = 
         resolved["requests"] = {**entry, "file": str((base_dir / entry["file"]).resolve())}
     batching = parse_batching(resolved.get("batching"), source=source)
     slo = parse_slo(resolved.get("slo"), source=source)
+    output_tables = _output_tables(resolved.get("output"), source)
     return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
                     preloaded, hosts, tuple(partitioners), resolved, source, dynamics,
                     recovery, None if goodput is None else float(goodput), dataflow, messages,
-                    transport, packets, requests, batching, slo)
+                    transport, packets, requests, batching, slo, output_tables)
+
+
+def _output_tables(value: object, source: str) -> tuple[str, ...] | None:
+    """``output: {tables: [tokens, memory, ...]}``: the tables a results folder keeps
+    (the summary, config and metadata always); None: every table."""
+    from testbed.sim.records import TABLE_NAMES
+    if value is None:
+        return None
+    entry = cv.mapping(value, source=source, field="output", what="{tables: [...]}")
+    cv.check_keys(entry, ("tables",), source=source, field="output", required=("tables",))
+    tables = entry["tables"]
+    if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
+        raise bad_value(tables, "a list of table names", source=source,
+                        field="output.tables")
+    for name in tables:
+        if name not in TABLE_NAMES:
+            raise bad_value(name, "one of " + ", ".join(TABLE_NAMES), source=source,
+                            field="output.tables")
+    return tuple(tables)
 
 
 def _transport(value: object, source: str) -> TransportSpec:

@@ -166,11 +166,12 @@ def compute(run: SweepRun, source: str, *, figures: bool = False) -> RunOutput:
     from testbed.experiments.runner import run_scenario
     from testbed.experiments.scenario import scenario_from_dict
 
-    with tempfile.TemporaryDirectory(prefix=f"testbed-run-{run.run_id}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"testbed-run-{run.run_id}-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="testbed-spool-") as spool:
         scratch = Path(tmp)
         try:
             scenario = scenario_from_dict(copy.deepcopy(run.scenario), source=source)
-            result = run_scenario(scenario)
+            result = run_scenario(scenario, spool=Path(spool))   # large tables on disk
             write_results(result, scratch, figures=figures)
             outcome = "ok"
         except ConfigError as error:

@@ -136,6 +136,10 @@ def _frame(rows: list, cls: type[Any]) -> pd.DataFrame:
                                        columns=columns)
 
 
+#: The tables a run records, in the order results folders list them.
+TABLE_NAMES = ("tokens", "flows", "migrations", "memory", "oom", "decisions", "jobs",
+               "devices", "requests", "batches")
+
 #: Outcomes of runs that generated every token: "ok", or "oom" when some device's memory
 #: overflowed on the way (recorded in ``oom``). Any other outcome says why the run stopped
 #: early: "infeasible at token k: ..." or "stalled at token k (t = ... s): ...".
