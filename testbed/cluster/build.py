@@ -19,7 +19,7 @@ import inspect
 from pathlib import Path
 
 from testbed._shipped import shipped_dir
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.cluster.device_config import device_from_config
 from testbed.cluster.generators import TOPOLOGY_GENERATORS
 from testbed.cluster.topology import Topology

@@ -8,7 +8,7 @@ mem_bw: "20 GB/s", memory: "4 GiB"}}`` describes a custom device. Quantities nee
 
 from __future__ import annotations
 
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.cluster.catalog import make_device
 from testbed.cluster.device import DeviceSpec
 from testbed.errors import ConfigError

@@ -41,7 +41,7 @@ import dataclasses
 from pathlib import Path
 from xml.etree import ElementTree
 
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.cluster.device import DeviceSpec
 from testbed.cluster.device_config import device_from_config
 from testbed.cluster import wifi

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.cluster.topology import Topology
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.seeding import component_rng

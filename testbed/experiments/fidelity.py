@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from testbed.sim.records import completed
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.runner import run_scenario
 from testbed.experiments.scenario import scenario_from_dict, with_setting

@@ -320,7 +320,7 @@ def apply_sets(data: dict, assignments: list[str], *, source: str) -> dict:
 
 def read_experiment(path: str | Path, args: argparse.Namespace) -> tuple[dict, str]:
     """The file's mapping with the ``--set`` overrides applied, and its name."""
-    from testbed.cluster import config_values as cv
+    from testbed import config_values as cv
     from testbed.cluster.yaml_reader import read_yaml
 
     from testbed._shipped import find_experiment

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from testbed.cluster import TOPOLOGY_GENERATORS, DeviceSpec
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.scenario import deep_merge, with_setting
 from testbed.experiments.seeding import component_rng, component_seed

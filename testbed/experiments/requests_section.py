@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.seeding import component_rng
 from testbed.experiments.serving_metrics import Slo

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from testbed.cluster import build_topology
 from testbed.cluster.build import TOPOLOGIES_DIR, find_topology_file
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.cluster.topology import Topology
 from testbed.cluster.link_catalog import line_rate_goodput_factor
 from testbed.cluster.topology_file import _capacity

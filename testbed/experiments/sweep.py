@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.results import read_table
 from testbed.experiments.results import run_id as hash_run

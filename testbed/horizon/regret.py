@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from testbed.sim.records import completed
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.runner import sim_config
 from testbed.experiments.scenario import (Scenario, check_partitioners, partitioner_label,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.traces.formats import TRACE_FORMATS, TraceOptionError
 from testbed.traces.generators import REQUIRED, TRACE_GENERATORS, keyword

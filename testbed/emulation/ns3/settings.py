@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from testbed.cluster import config_values as cv
+from testbed import config_values as cv
 from testbed.cluster.wifi import DEFAULT_MAX_AMPDU_BYTES
 from testbed.errors import ConfigError, bad_value
 from testbed.units import parse_bytes, parse_length

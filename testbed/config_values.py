@@ -1,5 +1,8 @@
 """Checked reading of config values: mappings with known keys, quantities with units.
 
+Low in the layers (beside :mod:`testbed.units` and :mod:`testbed.errors`): every reader of
+config files uses it, the cluster, trace and experiment sections alike.
+
 Each helper raises a one-line :class:`ConfigError` naming the file (``source``) and the
 field path (e.g. ``links[3].bandwidth``).
 """
