@@ -161,3 +161,26 @@ def test_a_scenario_can_keep_only_some_tables(tmp_path):
     proc = _cli("run", path, "--quick", "--no-figures", "--out", tmp_path / "bad")
     assert proc.returncode == 2 and "output.tables" in proc.stderr and "'flow'" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_run_without_any_flow_still_writes_an_empty_flows_table(tmp_path):
+    """Everything on the controller: nothing crosses the network, and the spooled run's
+    folder still has the flows table, empty, with its columns."""
+    from testbed.experiments.results import read_table, write_results
+    from testbed.experiments.runner import run_scenario
+    from testbed.experiments.scenario import scenario_from_dict
+    from testbed.sim.network import FlowRecord
+
+    data = {"name": "alone", "model": {"name": "gpt2-small", "overrides": {"n_layers": 1}},
+            "topology": {"file": "home_office.yaml"}, "workload": {"generate_tokens": 3},
+            "controller": {"hosts_blocks": True},
+            "partitioners": [{"name": "fixed", "placement": {"*": "mac-mini"}}]}
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    result = run_scenario(scenario_from_dict(data, source=str(tmp_path / "s.yaml")),
+                          spool=spool)
+    assert result.spooled == {"flows": [], "jobs": []}
+    write_results(result, tmp_path / "out", figures=False)
+    flows = read_table(tmp_path / "out", "flows")
+    assert flows.empty and list(flows.columns) == ["partitioner", *FlowRecord._fields]
+    assert not (tmp_path / "out" / "jobs.parquet").exists()

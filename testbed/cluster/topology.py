@@ -203,6 +203,11 @@ class Topology:
         new.media = {}
         return new
 
+    def hosts(self, controller_hosts_blocks: bool = False) -> list[str]:
+        """The devices that may host blocks: every device, or all but the controller."""
+        return [name for name in self.devices
+                if controller_hosts_blocks or name != self.controller]
+
     def with_controller(self, controller: str) -> "Topology":
         """A copy whose controller is ``controller`` (a device name)."""
         new = copy.copy(self)

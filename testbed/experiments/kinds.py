@@ -14,6 +14,7 @@ Each kind is a function ``(data, source, args) -> exit status`` registered by na
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -64,39 +65,35 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
     if not getattr(args, "quiet", False) and sys.stderr.isatty():
         from testbed.experiments.progress import TokenProgress
         progress = TokenProgress(sys.stderr)
-    # the large tables go to disk as each run ends (not for a timeline or a Gantt chart,
-    # which draw from the flows in memory)
-    spool = None if timeline or gantt else tempfile.TemporaryDirectory(prefix="testbed-spool-")
-    try:
-        result = run_scenario(scenario, record_jobs=bool(args.jobs or timeline or gantt),
-                              progress=progress, spool=Path(spool.name) if spool else None)
-    except ConfigError:
-        if spool is not None:
-            spool.cleanup()
-        raise
-    except Exception as error:   # a bug: the folder records it (as desmod does), then it shows
-        import traceback
-        with results_folder(out, force=force) as folder:
-            write_config(folder, scenario.resolved)
-            write_meta(folder, name=scenario.name, source=scenario.source, seed=scenario.seed,
-                       resolved=scenario.resolved, wall_s=float("nan"), outcome="error",
-                       exception=f"{type(error).__name__}: {error}",
-                       traceback=traceback.format_exc())
-        if spool is not None:
-            spool.cleanup()
-        raise
-    finally:
-        if progress is not None:
-            progress.close()
-    try:
-        with results_folder(out, force=force) as folder:
-            write_results(result, folder, figures=not args.no_figures)
-    except OSError as error:  # e.g. --out names a file, or a read-only folder
-        raise ConfigError(f"cannot write the results: {error.strerror or error}",
-                          source=str(out), field="--out") from None
-    finally:
-        if spool is not None:
-            spool.cleanup()
+    with contextlib.ExitStack() as stack:
+        # the large tables go to disk as they are recorded (not for a timeline or a Gantt
+        # chart, which draw from the flows in memory)
+        spool = None if timeline or gantt else Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="testbed-spool-")))
+        try:
+            result = run_scenario(scenario, record_jobs=bool(args.jobs or timeline or gantt),
+                                  progress=progress, spool=spool)
+        except ConfigError:
+            raise
+        except Exception as error:   # a bug: the folder records it (as desmod does)
+            import traceback
+            with results_folder(out, force=force) as folder:
+                write_config(folder, scenario.resolved)
+                write_meta(folder, name=scenario.name, source=scenario.source,
+                           seed=scenario.seed, resolved=scenario.resolved,
+                           wall_s=float("nan"), outcome="error",
+                           exception=f"{type(error).__name__}: {error}",
+                           traceback=traceback.format_exc())
+            raise
+        finally:
+            if progress is not None:
+                progress.close()
+        try:
+            with results_folder(out, force=force) as folder:
+                write_results(result, folder, figures=not args.no_figures)
+        except OSError as error:  # e.g. --out names a file, or a read-only folder
+            raise ConfigError(f"cannot write the results: {error.strerror or error}",
+                              source=str(out), field="--out") from None
     print(format_summary(result.summary, result.tables["memory"]))
     print(f"\nsimulated in {format_time(result.wall_s, 3)}; results in {out}/")
     stalled = {label: outcome for label, outcome in result.outcomes.items()
@@ -155,8 +152,6 @@ def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
 @EXPERIMENT_KINDS.register("regret")
 def regret(data: dict, source: str, args: argparse.Namespace) -> int:
     """Each partitioner's total time against the horizon optimum; regret.csv."""
-    import sys
-
     from testbed.experiments.progress import Progress
     from testbed.experiments.results import (check_free, results_folder, write_config,
                                              write_meta)
@@ -233,8 +228,6 @@ def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
     """Every run of the grid not done yet, then the merged tables. ``args.workers`` (local
     processes) and ``args.scheduler`` (a Dask address) come from ``testbed sweep``;
     ``testbed run`` of a sweep file runs serially in this process."""
-    import sys
-
     from testbed.experiments.progress import Progress
     from testbed.experiments.results import write_config
     from testbed.experiments.scenario import scenario_from_dict

@@ -121,14 +121,13 @@ def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = Tru
     for name in TABLES:
         if keep is not None and name not in keep:     # the scenario's output.tables
             continue
+        if name in result.spooled:      # written as the runs went: joined here
+            _join_parquet(result.spooled[name], out / f"{name}.parquet",
+                          keep_empty=name == "flows")
+            continue
         frame = result.tables.get(name)
-        if name not in result.spooled and (
-                frame is None or (name in ("jobs",) + SERVING_TABLES and frame.empty)):
+        if frame is None or (name in ("jobs",) + SERVING_TABLES and frame.empty):
             continue
-        if name in result.spooled:      # written as the runs ended: joined here
-            _join_parquet(result.spooled[name], out / f"{name}.parquet")
-            continue
-        assert frame is not None        # a missing table was skipped above
         if name in PARQUET_TABLES:
             frame.to_parquet(out / f"{name}.parquet", index=False)
         else:
@@ -148,9 +147,17 @@ def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = Tru
     return out
 
 
-def _join_parquet(parts: list[Path], path: Path) -> None:
-    """One Parquet file of ``parts`` (same columns), one part in memory at a time."""
+def _join_parquet(parts: list[Path], path: Path, *, keep_empty: bool) -> None:
+    """One Parquet file of ``parts`` (same columns), one part in memory at a time; with
+    no parts, an empty flows table (``keep_empty``) or nothing."""
     import pyarrow.parquet as pq
+    if not parts:
+        if keep_empty:
+            import pandas as pd
+            from testbed.sim.network import FlowRecord
+            pd.DataFrame(columns=["partitioner", *FlowRecord._fields]).to_parquet(
+                path, index=False)
+        return
     writer = None
     try:
         for part in parts:

@@ -75,20 +75,14 @@ def total_tokens(scenario: Scenario) -> int:
 SPOOLED = ("flows", "jobs")
 
 
-def flow_totals(flows: pd.DataFrame) -> pd.DataFrame:
-    """Bytes per partitioner, source, destination and kind of flow."""
+def _flow_totals(path: Path | None) -> pd.DataFrame:
+    """Bytes per partitioner, source, destination and kind of one run's spooled flows
+    (read by column with Arrow, not as a whole table)."""
     keys = ["partitioner", "src", "dst", "kind"]
-    return flows.groupby(keys, sort=False).size_bytes.sum().reset_index()
-
-
-def _spooled_flow_totals(path: Path | None, label: str) -> pd.DataFrame:
-    """:func:`flow_totals` of one run's flows file (read by column, not whole)."""
-    if path is None:
-        return pd.DataFrame({"partitioner": pd.Series(dtype=str), "src": pd.Series(dtype=str),
-                             "dst": pd.Series(dtype=str), "kind": pd.Series(dtype=str),
+    if path is None:      # the run sent nothing
+        return pd.DataFrame({**{key: pd.Series(dtype=str) for key in keys},
                              "size_bytes": pd.Series(dtype=float)})
     import pyarrow.parquet as pq
-    keys = ["partitioner", "src", "dst", "kind"]
     table = pq.read_table(path, columns=keys + ["size_bytes"],
                           read_dictionary=keys).unify_dictionaries()
     totals = table.group_by(keys, use_threads=False).aggregate([("size_bytes", "sum")])
@@ -103,7 +97,7 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False,
     is told (partitioner, tokens done, tokens in all) as each run goes; ``spool``: see the
     module docstring."""
     started = time.perf_counter()
-    spooled: dict[str, list[Path]] = {}
+    spooled: dict[str, list[Path]] = {name: [] for name in SPOOLED} if spool else {}
     per_table: dict[str, list[pd.DataFrame]] = {}
     outcomes: dict[str, str] = {}
     wall: dict[str, float] = {}
@@ -136,12 +130,11 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False,
         wall[label] = time.perf_counter() - sim_started
         frames = records.frames(skip=SPOOLED if spool is not None else ())
         if spool is not None:
-            for name in SPOOLED:
-                path = getattr(records, name).close()
+            parts = {name: getattr(records, name).close() for name in SPOOLED}
+            for name, path in parts.items():
                 if path is not None:
-                    spooled.setdefault(name, []).append(path)
-            frames["flows"] = _spooled_flow_totals(
-                spooled["flows"][-1] if records.flows else None, label)
+                    spooled[name].append(path)
+            frames["flows"] = _flow_totals(parts["flows"])
         del records, simulation              # the run's objects: only its tables are kept
         for name, frame in frames.items():
             if "partitioner" not in frame.columns:

@@ -517,8 +517,7 @@ def _check_fixed_devices(entries: list, topology: Topology, hosts_blocks: bool,
                          source: str) -> None:
     """The devices a ``fixed`` placement names must be able to host blocks: caught here
     rather than at the first decision, so the error names the scenario file."""
-    allowed = [name for name in topology.devices
-               if hosts_blocks or name != topology.controller]
+    allowed = topology.hosts(hosts_blocks)
     for i, spec in enumerate(entries):
         if not (isinstance(spec, dict) and spec.get("name") == "fixed"
                 and isinstance(spec.get("placement"), dict)):

@@ -20,9 +20,9 @@ PANELS = (
     ("peak_worker_memory_bytes", "memory of the fullest worker (GiB)", False, 2.0 ** -30,
      "memory"),
     ("migrations", "blocks migrated per run", False, 1.0, "migrations"),
-    ("mean_decision_wall_s", "decision time (ms per decision, log scale)", True, 1e3,
+    ("mean_decision_wall_s", "decision time (ms each, log)", True, 1e3,
      "decision time"),
-    ("sim_wall_s", "simulator wall time (s per run, log scale)", True, 1.0, "wall time"),
+    ("sim_wall_s", "simulator wall time (s per run, log)", True, 1.0, "wall time"),
 )
 NOT_KEYS = {"run_id", "seed", "partitioner", "outcome", "facet"}   # facet: plots.FACET
 
@@ -101,6 +101,8 @@ def plot_against(summary: pd.DataFrame, x: str, path: str | Path, *, others: lis
                ncol=ncol, fontsize="small", bbox_to_anchor=(0.5, 0.0))
     n = int(runs.min()) if len(runs) else 0
     fig.suptitle((title or "Against the grid") + f" (mean of n = {n} run(s) per point)")
-    fig.tight_layout(rect=(0, 0.04 + 0.03 * -(-len(texts) // ncol), 1, 1))
+    # below: room for the legend; above: for the title, clear of the column titles
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * -(-len(texts) // ncol), 1,
+                           1 - 0.35 / fig.get_figheight()))
     return _save(fig, path, tight=False)
 

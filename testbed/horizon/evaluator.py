@@ -31,14 +31,16 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import simpy
 
 from testbed.dataflows import make_dataflow
 from testbed.errors import ConfigError
 from testbed.model.blocks import blocks_of
-from testbed.horizon.profile import HORIZON_LIMIT_S, STALLED_AFTER_S, RateProfile
+from testbed.horizon.profile import HORIZON_LIMIT_S, RateProfile
 from testbed.plan.graph import GraphTemplate, TaskGraph
 from testbed.plan.migration import migration_bytes
 from testbed.plan.placement import Placement
+from testbed.sim.compute import STALLED_AFTER_S
 from testbed.sim.engine import SimConfig, build_network
 from testbed.sim.generation import SingleSequence
 from testbed.units import BITS_PER_BYTE
@@ -49,8 +51,6 @@ class HorizonEvaluator:
 
     def __init__(self, config: SimConfig):
         _check_supported(config)
-        import simpy
-
         self.cfg = config
         self.model = config.model
         self.controller = config.topology.controller
@@ -75,11 +75,11 @@ class HorizonEvaluator:
 
     # ------------------------------------------------------------------ the future
     def _route(self, src: str, dst: str) -> tuple:
+        """(resources crossed, path latency in s, the topology links among them)."""
         route = self._routes.get((src, dst))
         if route is None:
             resources, latency, _ = self.network.route(src, dst)
             links = tuple(r for r in resources if r in self.cfg.topology.links)
-            latency += self.cfg.messages.link_delay_s(resources)
             route = self._routes[(src, dst)] = (resources, latency, links)
         return route
 
@@ -130,13 +130,14 @@ class HorizonEvaluator:
         """When ``size_bytes`` sent from ``src`` at ``start_s`` have arrived (s)."""
         if src == dst:
             return start_s
-        resources, latency, _ = self._route(src, dst)
+        resources, latency, links = self._route(src, dst)
         bits = size_bytes * BITS_PER_BYTE
         network = self.network
         if network.has_media:
-            self._set_capacities(self._route(src, dst)[2], start_s)
+            self._set_capacities(links, start_s)
             bits += network.air_overhead_bits(resources, False, size_bytes)
-        extra = (messages - 1) * self.cfg.messages.link_delay_s(resources)
+        # every message pays each link's fixed delay, as in the engine's passes
+        extra = messages * self.cfg.messages.link_delay_s(resources)
         if network.has_packets:
             extra += network.packet_latency_s(resources, size_bytes)
         end = self.pair_rate(src, dst).end_s(start_s, bits) if bits > 0 else start_s

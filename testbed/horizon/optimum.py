@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from testbed.errors import ConfigError
 from testbed.horizon.evaluator import HorizonEvaluator
 from testbed.model.blocks import blocks_of
 from testbed.plan.placement import Placement
@@ -71,7 +72,7 @@ def all_placements(evaluator: HorizonEvaluator, hosts: Sequence[str]) -> list[Pl
         placement = Placement(evaluator.model, devices)
         try:
             evaluator.dataflow.check(placement, evaluator.controller)
-        except Exception:   # noqa: BLE001 -- a dataflow refuses what it cannot run
+        except ConfigError:   # a dataflow refuses what it cannot run (PlacementError)
             continue
         out.append(placement)
     return out

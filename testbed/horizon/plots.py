@@ -7,9 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from testbed.experiments.plots import _save, plt, same_as_labels, series_styles, sns
-from testbed.experiments.sweep_plots import numeric_key
-
-NOT_KEYS = {"seed", "partitioner", "optimum_kind", "outcome"}
+from testbed.experiments.sweep_plots import grid_keys, numeric_key
 OPTIMUM = "horizon optimum"
 
 
@@ -22,8 +20,7 @@ def plot_regret(table: pd.DataFrame, path: str | Path, *, title: str = "") -> Pa
 
     path = Path(path)
     sns.set_theme(style="whitegrid", context="notebook")
-    keys = [c for c in table.columns if c not in REGRET_COLUMNS and c not in NOT_KEYS
-            and table[c].nunique() > 1]
+    keys = grid_keys(table, set(REGRET_COLUMNS))
     x = numeric_key(table, keys) or "workload.decision_interval"
     if x not in table.columns:
         raise ValueError("a regret figure needs a numeric grid key with three values or more")

@@ -16,11 +16,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from testbed.sim.compute import STALLED_AFTER_S
+
 #: Nothing is followed beyond this time (s): work not through by then never ends (inf).
 HORIZON_LIMIT_S = 1e7
-#: A rate at 0 for this long without a break (s) stays at 0: the work never ends (inf).
-#: (A looping trace that is 0 throughout would otherwise be followed to the limit.)
-STALLED_AFTER_S = 3600.0
 
 
 class RateProfile:
@@ -38,7 +37,9 @@ class RateProfile:
         self._zero_since = 0.0 if self.rates[0] == 0 else None   # start of the last 0 run
 
     def _grow(self) -> bool:
-        """Add the next segment; False when the rate never changes again (or stays 0)."""
+        """Add the next segment; False when the rate never changes again, or has been 0
+        for :data:`~testbed.sim.compute.STALLED_AFTER_S` (a looping trace that is 0
+        throughout would otherwise be followed to the limit)."""
         t = self._next
         if not t < HORIZON_LIMIT_S:
             return False
@@ -63,11 +64,6 @@ class RateProfile:
             pass
         i = bisect.bisect_right(self.times, t_s) - 1
         return self.cum[i] + self.rates[i] * (t_s - self.times[i])
-
-    def rate_at(self, t_s: float) -> float:
-        while self._next <= t_s and self._grow():
-            pass
-        return self.rates[bisect.bisect_right(self.times, t_s) - 1]
 
     def end_s(self, start_s: float, amount: float) -> float:
         """When ``amount`` of work started at ``start_s`` is through (s; inf: never)."""

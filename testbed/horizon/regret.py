@@ -88,7 +88,6 @@ class _Run:
     sequence: list[Placement] | None
     simulated_time_s: float
     outcome: str
-    dataflow: str | dict | None
 
 
 def _candidate_entries(scenario: Scenario, spec: HorizonSpec) -> list:
@@ -122,8 +121,7 @@ def _run(scenario: Scenario, entry, decision_tokens: list[int]) -> _Run:
         sequence.append(current)
     placements = [p for p in sequence if p is not None]
     complete = completed(records.outcome) and len(placements) == len(sequence)
-    return _Run(label, placements if complete else None, end, records.outcome,
-                scenario.dataflow_of(entry))
+    return _Run(label, placements if complete else None, end, records.outcome)
 
 
 def scenario_regret(scenario: Scenario, spec: HorizonSpec = HorizonSpec()) -> pd.DataFrame:
@@ -140,8 +138,7 @@ def scenario_regret(scenario: Scenario, spec: HorizonSpec = HorizonSpec()) -> pd
             except ConfigError as error:
                 raise error.located(scenario.source, error.field) from None
         runs.append((key, _run(scenario, entry, evaluators[key].decision_tokens)))
-    hosts = [name for name in scenario.topology.devices
-             if scenario.controller_hosts_blocks or name != scenario.topology.controller]
+    hosts = scenario.topology.hosts(scenario.controller_hosts_blocks)
     rows: list[dict[str, Any]] = []
     for key, evaluator in evaluators.items():
         mine = [run for k, run in runs if k == key]

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from testbed.sim.record_log import ChunkedLog
 
 
+#: Nothing moving for this long (simulated s) means nothing ever will: a device with no
+#: compute free of background load never gets any back, a link at 0 bit/s never recovers.
+#: The engine then ends the run as stalled; the horizon evaluator counts such work as
+#: never done.
+STALLED_AFTER_S = 3600.0
+
+
 class JobRecord(NamedTuple):
     """One computation on a device (times in s)."""
 
@@ -50,13 +57,9 @@ class ComputeQueue:
         self.records = records
         self._block_s: dict[int, tuple[BlockCost, float, float, float]] = {}  # one block (s)
 
-    #: A device with no compute or memory bandwidth free for this long (s) never gets any
-    #: back: its work never starts (the engine reports the run as stalled).
-    STALLED_AFTER_S = 3600.0
-
     def usable_from_s(self, t_s: float) -> float:
         """The first time from ``t_s`` at which some compute and memory bandwidth are free
-        (s; inf if none within :attr:`STALLED_AFTER_S`, or ever)."""
+        (s; inf if none within :data:`STALLED_AFTER_S`, or ever)."""
         series = [s for s in (self.avail_compute, self.avail_mem) if s is not None]
         t = t_s
         while True:
@@ -64,7 +67,7 @@ class ComputeQueue:
             if c > 0 and m > 0:
                 return t
             t = min((s.next_change_s(t) for s in series), default=math.inf)
-            if not t - t_s <= self.STALLED_AFTER_S:
+            if not t - t_s <= STALLED_AFTER_S:
                 return math.inf
 
     def availability(self, t_s: float) -> tuple[float, float]:

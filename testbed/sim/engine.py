@@ -51,7 +51,7 @@ from testbed.plan.network_view import NetworkView
 from testbed.plan.observation import DeviceState, Observation
 from testbed.plan.placement import Placement, PlacementError
 from testbed.plan.work import DECODE, StepWork, step_work
-from testbed.sim.compute import ComputeQueue
+from testbed.sim.compute import STALLED_AFTER_S, ComputeQueue
 from testbed.sim.transport import WARM, TransportSpec
 from testbed.sim.network import CapacityReplay, FlowRecord, Network, Resource
 from testbed.sim.executor import GraphRunner
@@ -67,7 +67,6 @@ MIGRATION_MODES = ("blocking", "live")
 FAST_RETRY = 16   # passes of a placement run event by event after a sweep was refused
 CACHE_RECOVERY = ("recompute", "resend")
 STALL_CHECK_S = 60.0      # how often the watchdog looks for progress (simulated s)
-STALLED_AFTER_S = 3600.0  # no progress for this long (simulated s): the run has stalled
 
 
 @dataclass
@@ -217,8 +216,7 @@ class Simulation:
         that may host blocks)."""
         now = self.env.now
         if self.placement is None or anywhere:
-            hosts = [n for n in self.queues if self.cfg.controller_hosts_blocks or
-                     n != self.controller]
+            hosts = self.cfg.topology.hosts(self.cfg.controller_hosts_blocks)
             free = sum(self.queues[n].spec.memory_bytes - self._reserved[n] -
                        self._taken_bytes(n, now) for n in hosts)
             return self._total_block_bytes(work) <= free
@@ -542,17 +540,13 @@ class Simulation:
         self._incoming_bytes.clear()
 
     # ------------------------------------------------------------------ stalls
-    def _hosts(self) -> list[str]:
-        return [n for n in self.queues if self.cfg.controller_hosts_blocks or
-                n != self.controller]
-
     def _until_usable(self, token: int) -> Generator[simpy.Event, Any, bool]:
         """Wait until some device that may host blocks is up with compute free of
         background load; False (the run has stalled) if none ever will be."""
         env = self.env
         while True:
             now = env.now
-            hosts = self._hosts()
+            hosts = self.cfg.topology.hosts(self.cfg.controller_hosts_blocks)
             if any(not self._is_down(n, now) and all(a > 0 for a in
                                                       self.queues[n].availability(now))
                    for n in hosts):
@@ -625,12 +619,8 @@ class Simulation:
         done = self.env.process(self._generate())
         stop = self.env.event()
         self.env.process(self._watchdog(stop))
-        try:
-            self.env.run(until=self.env.any_of([done, stop]))
-        except RuntimeError as error:   # nothing scheduled any more: nothing can move
-            if "No scheduled events left" not in str(error):
-                raise
-            self._stalled(self.env.now)
+        self.env.run(until=self.env.any_of([done, stop]))   # the watchdog always has an
+                                                           # event pending
         if self.records.outcome == "ok" and self.records.oom:
             self.records.outcome = "oom"
         now = self.env.now
