@@ -93,6 +93,33 @@ def _cmd_partitioners(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_settings(args: argparse.Namespace) -> int:
+    """Every key of a scenario file, its default and its meaning (from the schema)."""
+    import yaml
+
+    from testbed import config_schema as cs
+    from testbed.experiments.scenario_schema import ScenarioFile
+
+    def shown(default: object) -> str:
+        if isinstance(default, dict):       # a section: its keys follow
+            return ""
+        if default is None:
+            return "-"
+        return yaml.safe_dump(default, default_flow_style=True, width=1000).strip() \
+            .removesuffix("\n...").removesuffix(" ...")
+    rows = [(key, shown(default), doc) for key, default, doc in cs.describe(ScenarioFile)
+            if not args.prefix or key == args.prefix or key.startswith(args.prefix + ".")]
+    if not rows:
+        raise ConfigError(f"got {args.prefix!r}, which is no key of a scenario; expected "
+                          "one of " + ", ".join(cs.keys(ScenarioFile)), field="KEY")
+    width = max(len(key) for key, _, _ in rows)
+    value_width = min(24, max(len(value) for _, value, _ in rows))
+    print(f"{'key':<{width}}  {'default':<{value_width}}  meaning")
+    for key, value, doc in rows:
+        print(f"{key:<{width}}  {value:<{value_width}}  {doc}")
+    return 0
+
+
 def _cmd_devices(args: argparse.Namespace) -> int:
     if args.profiles:
         from testbed.cluster.calibrate import profile_frame
@@ -234,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     partitioners = sub.add_parser("partitioners",
                                   help="list the partitioners with their options (defaults)")
     partitioners.set_defaults(func=_cmd_partitioners)
+    settings = sub.add_parser("settings", help="list the keys of a scenario file with their "
+                              "defaults and meaning")
+    settings.add_argument("prefix", nargs="?", metavar="KEY",
+                          help="only this key and the keys under it, e.g. network")
+    settings.set_defaults(func=_cmd_settings)
     devices = sub.add_parser("devices", help="list the device catalog")
     devices.add_argument("--profiles", action="store_true",
                          help="list the calibrated profiles (device x weight dtype) instead")

@@ -90,17 +90,17 @@ def test_quickstart_summary_csv(quickstart):
     assert (summary.p95_latency_s >= summary.p50_latency_s).all()
     assert (summary.migrations >= 0).all() and (summary.oom_events >= 0).all()
     assert (summary.outcome == "ok").all()
-    assert (summary.tokens == scenario.generate_tokens).all()
+    assert (summary.tokens == scenario.sim.generate_tokens).all()
 
 
 def test_quickstart_tokens_csv(quickstart):
     _, out, scenario = quickstart
     tokens = pd.read_csv(out / "tokens.csv")
-    assert scenario.generate_tokens == 16  # the quick section's value
+    assert scenario.sim.generate_tokens == 16  # the quick section's value
     assert set(tokens.partitioner) == set(labels(scenario))
     for label, group in tokens.groupby("partitioner"):
-        assert len(group) == scenario.generate_tokens, label
-        assert list(group.token) == list(range(1, scenario.generate_tokens + 1)), label
+        assert len(group) == scenario.sim.generate_tokens, label
+        assert list(group.token) == list(range(1, scenario.sim.generate_tokens + 1)), label
         assert (group.latency_s > 0).all(), label
         # tokens follow each other in simulated time
         assert (group.start_s.to_numpy()[1:] >= group.end_s.to_numpy()[:-1] - 1e-12).all()
@@ -115,7 +115,7 @@ def test_quickstart_flows_and_memory_csv(quickstart):
     assert (flows.end_s >= flows.start_s).all()
     memory = pd.read_csv(out / "memory.csv")
     assert set(memory.partitioner) == set(labels(scenario))
-    assert set(memory.device) == set(scenario.topology.devices)
+    assert set(memory.device) == set(scenario.sim.topology.devices)
     assert (memory.used_bytes >= 0).all() and (memory.capacity_bytes > 0).all()
 
 
@@ -138,7 +138,7 @@ def test_quickstart_shows_a_live_migration_contending_with_inference(quickstart)
     migrations = pd.read_csv(out / "migrations.csv")
     assert (migrations["mode"] == "live").all() and len(migrations) > 0
     flows = read_table(out, "flows")
-    row = migration_interference(flows, scenario.topology).set_index("partitioner")
+    row = migration_interference(flows, scenario.sim.topology).set_index("partitioner")
     moved = set(migrations.partitioner)
     assert (row.loc[list(moved), "overlapping"] > 0).all()
     assert (row.loc[list(moved), "rate_ratio"] < 0.9).all()
@@ -157,7 +157,7 @@ def test_quickstart_config_yaml_reloads_to_the_same_results(quickstart, tmp_path
     _, out, scenario = quickstart
     reloaded = load_scenario(out / "config.yaml")
     assert reloaded.seed == scenario.seed
-    assert reloaded.generate_tokens == scenario.generate_tokens
+    assert reloaded.sim.generate_tokens == scenario.sim.generate_tokens
     assert reloaded.resolved == scenario.resolved
     assert run_id(reloaded.resolved) == run_id(scenario.resolved)
     again = tmp_path / "again"
@@ -258,7 +258,7 @@ def test_topology_file_next_to_the_scenario_wins_and_config_stays_loadable(tmp_p
     assert set(pd.read_csv(out / "memory.csv").device) == {"boss", "worker"}
 
     reloaded = load_scenario(out / "config.yaml")
-    assert reloaded.topology.name == "my-pair"
+    assert reloaded.sim.topology.name == "my-pair"
     proc = run_cli("run", out / "config.yaml", "--out", tmp_path / "again", "--no-figures",
                    cwd=work)
     assert proc.returncode == 0, proc.stderr
@@ -278,7 +278,7 @@ def test_relative_hf_config_is_recorded_so_config_yaml_reloads(tmp_path):
     proc = run_cli("run", scenario, "--out", out, "--no-figures", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     reloaded = load_scenario(out / "config.yaml")
-    assert reloaded.model.n_layers == 2 and reloaded.model.d_model == 128
+    assert reloaded.sim.model.n_layers == 2 and reloaded.sim.model.d_model == 128
 
 
 # ----- --seed ------------------------------------------------------------------------------------

@@ -479,9 +479,9 @@ links:
     scenario = scenario_from_dict({**base, "links": [
         {"a": "b", "b": "s", "bandwidth": "100 Mbit/s"},
         {"a": "a", "b": "s", "bandwidth": {"points": [["0 s", "1 Gbit/s"]]}}]})
-    assert scenario.goodput_factor is None                      # the default: technology
-    assert scenario.topology.links[("b", "s")].goodput_factor == pytest.approx(1448 / 1538)
-    assert scenario_from_dict({**base, "network": {"goodput_factor": 0.9}}).goodput_factor \
+    assert scenario.sim.goodput_factor is None                      # the default: technology
+    assert scenario.sim.topology.links[("b", "s")].goodput_factor == pytest.approx(1448 / 1538)
+    assert scenario_from_dict({**base, "network": {"goodput_factor": 0.9}}).sim.goodput_factor \
         == 0.9
     with pytest.raises(ConfigError, match="technology"):
         scenario_from_dict({**base, "network": {"goodput_factor": "ethernet"}})

@@ -25,7 +25,7 @@ def test_busy_time_is_the_sum_of_the_devices_computations(partitioner):
     config = dataclasses.replace(runner.sim_config(scenario, record_jobs=True))
     frames = Simulation(config, make_partitioner(partitioner, seed=1)).run().frames()
     devices, jobs, tokens = frames["devices"], frames["jobs"], frames["tokens"]
-    assert sorted(devices.device) == sorted(scenario.topology.devices)
+    assert sorted(devices.device) == sorted(scenario.sim.topology.devices)
     run_s = tokens.end_s.max()
     assert (devices.run_s == run_s).all()
     busy = (jobs.end_s - jobs.start_s).groupby(jobs.device).sum()

@@ -82,9 +82,9 @@ def test_a_plan_becomes_arrays_with_every_dependency_an_event():
     from testbed.emulation import validate
     from testbed.experiments.scenario import load_scenario
     scenario = load_scenario(ROOT / "experiments" / "validate_ns3_wired.yaml", quick=True)
-    (run, dataflow), _ = validate.simulations(scenario, scenario.topology)
+    (run, dataflow), _ = validate.simulations(scenario, scenario.sim.topology)
     plan = validate.compiled_plan(scenario, run, dataflow, 0)
-    nodes = list(scenario.topology.graph.nodes)
+    nodes = list(scenario.sim.topology.graph.nodes)
     described = plan_description(plan, nodes)
     tasks = described["tasks"]
     assert len(tasks) == len(plan.tasks)

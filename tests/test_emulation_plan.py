@@ -416,7 +416,7 @@ def test_validation_replays_each_partitioners_dataflow(tmp_path):
     path.write_text(VALIDATION % "", encoding="utf-8")
     scenario = load_scenario(path)
     validate.check_supported(scenario)
-    simulated = validate.simulations(scenario, scenario.topology)
+    simulated = validate.simulations(scenario, scenario.sim.topology)
     assert [make_dataflow(d).name for _, d in simulated] == ["tensor_parallel", "root_sync",
                                                              "head_level"]
     for i, (run, dataflow) in enumerate(simulated):
@@ -449,5 +449,5 @@ def test_mininet_refuses_shared_media_and_says_what_to_do(tmp_path):
                                        "{file: home_office.yaml, media: false}") % "",
                     encoding="utf-8")
     scenario = load_scenario(path)
-    assert not scenario.topology.media
+    assert not scenario.sim.topology.media
     validate.check_supported(scenario)

@@ -32,7 +32,7 @@ def test_catalog_figures_are_per_bit_not_per_byte():
 
 
 def test_a_route_pays_every_hop_sent_and_received():
-    topology = home_office().topology
+    topology = home_office().sim.topology
     # mac-mini -> switch -> ap over Ethernet, then ap -> jetson-nx over Wi-Fi 5
     assert route_energy_j_per_bit(topology, "mac-mini", "jetson-nx") == \
         pytest.approx(2 * (0.5e-9 + 0.5e-9) + 283.17e-9 + 137.01e-9)
@@ -43,7 +43,7 @@ def test_a_route_pays_every_hop_sent_and_received():
 
 
 def test_device_energy_is_idle_power_over_the_run_plus_dynamic_power_while_busy():
-    topology = home_office().topology
+    topology = home_office().sim.topology
     devices = pd.DataFrame({"device": ["nuc", "pi5"], "busy_s": [2.0, 0.0],
                             "run_s": [10.0, 10.0]})
     out = device_energy(devices, topology)
@@ -56,7 +56,7 @@ def test_device_energy_is_idle_power_over_the_run_plus_dynamic_power_while_busy(
 def test_the_summary_adds_devices_and_network_and_divides_by_output_tokens():
     result = run_scenario(home_office())
     devices, flows = result.tables["devices"], result.tables["flows"]
-    topology = result.scenario.topology
+    topology = result.scenario.sim.topology
     for row in result.summary.itertuples():
         mine = devices[devices.partitioner == row.partitioner]
         assert row.device_energy_j == pytest.approx(mine.energy_j.sum())

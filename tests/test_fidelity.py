@@ -84,7 +84,7 @@ def test_message_costs_catalog_charges_cited_figures_per_device_and_link():
     rows = message_cost_table()
     assert all(r["source"].strip() for r in rows)
     scenario = scenario_from_dict(base(network={"message_costs": "catalog"}))
-    costs = scenario.messages
+    costs = scenario.sim.messages
     assert costs.send("pi0") == pytest.approx(37.25e-6) and costs.recv("pi1") > 0
     assert costs.send("nuc") == 0.0                   # no published figure: no cost
     assert costs.link_s[("pi0", "switch")] == pytest.approx(12.304e-6)
@@ -93,8 +93,8 @@ def test_message_costs_catalog_charges_cited_figures_per_device_and_link():
     assert (costly.values > plain.values).all()
     explicit = scenario_from_dict(base(network={"message_costs": {"send": "5 us",
                                                                    "per_link": "1 us"}}))
-    assert explicit.messages.send("nuc") == pytest.approx(5e-6)
-    assert explicit.messages.recv("nuc") == 0.0
+    assert explicit.sim.messages.send("nuc") == pytest.approx(5e-6)
+    assert explicit.sim.messages.recv("nuc") == 0.0
 
 
 @pytest.mark.parametrize("network, message", [

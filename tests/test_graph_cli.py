@@ -183,7 +183,7 @@ def test_a_run_that_does_not_reach_the_step_is_a_one_line_error(tmp_path):
 def test_graph_at_step_checks_its_arguments(small):
     scenario = load_scenario(small)
     with pytest.raises(ConfigError, match="--step"):
-        graph_at_step(scenario, scenario.generate_tokens + 1)
+        graph_at_step(scenario, scenario.sim.generate_tokens + 1)
     with pytest.raises(ConfigError, match="round_robin, single_device"):
         graph_at_step(scenario, 1, "nosuch")
 

@@ -23,7 +23,7 @@ def scenario(scale=None):
 
 @pytest.mark.parametrize("scale", [0, 0.1, 3])
 def test_every_link_latency_is_scaled_and_routes_stay(scale):
-    plain, scaled = scenario().topology, scenario(scale).topology
+    plain, scaled = scenario().sim.topology, scenario(scale).sim.topology
     assert any(link.latency_s > 0 for link in plain.links.values())
     for key, link in plain.links.items():
         assert scaled.links[key].latency_s == pytest.approx(scale * link.latency_s)

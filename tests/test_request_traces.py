@@ -106,6 +106,6 @@ def test_the_seed_decides_the_requests_and_nothing_else_does():
             "model": "gpt2-small", "topology": {"file": "home_office.yaml"}, "seed": seed,
             "partitioners": partitioners,
             "requests": {"arrivals": "poisson", "rate_per_s": 2, "count": 20,
-                         "prompt_tokens": {"dist": "lognormal", "mean": 100}}}).requests
+                         "prompt_tokens": {"dist": "lognormal", "mean": 100}}}).sim.requests
     assert requests(1, ["greedy"]) == requests(1, ["edgeshard", "greedy"])
     assert requests(1, ["greedy"]) != requests(2, ["greedy"])

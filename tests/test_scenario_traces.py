@@ -23,7 +23,7 @@ def base(links):
 def test_a_real_trace_drives_a_link_scaled_to_a_mean():
     scenario = scenario_from_dict(base([{"a": "ap", "b": "jetson-nx", "trace": {
         "file": str(LUMOS), "scale_to_mean": "100 Mbit/s", "offset": "10 s"}}]))
-    series = scenario.topology.links[("ap", "jetson-nx")].series
+    series = scenario.sim.topology.links[("ap", "jetson-nx")].series
     raw = load_trace(LUMOS)
     assert series is not None
     assert series.mean() == pytest.approx(100e6, rel=1e-9)
@@ -41,9 +41,9 @@ def test_a_generated_trace_is_the_same_for_the_same_seed_and_differs_across_seed
     links = [{"a": "phone", "b": "ap", "trace": {
         "generator": "gilbert_elliott", "step": "100 ms", "duration": "30 s",
         "good": "50 Mbit/s", "bad": "1 Mbit/s", "mean_good": "2 s", "mean_bad": "500 ms"}}]
-    one = scenario_from_dict({**base(links), "seed": 1}).topology.links[("phone", "ap")]
-    again = scenario_from_dict({**base(links), "seed": 1}).topology.links[("phone", "ap")]
-    other = scenario_from_dict({**base(links), "seed": 2}).topology.links[("phone", "ap")]
+    one = scenario_from_dict({**base(links), "seed": 1}).sim.topology.links[("phone", "ap")]
+    again = scenario_from_dict({**base(links), "seed": 1}).sim.topology.links[("phone", "ap")]
+    other = scenario_from_dict({**base(links), "seed": 2}).sim.topology.links[("phone", "ap")]
     assert one.series == again.series
     assert one.series != other.series
 

@@ -339,7 +339,7 @@ def _home_tables(fast: bool, name: str):
     from testbed.sim.engine import Simulation
     data = dict(SCENARIOS[name], topology={"file": "home_office.yaml"})
     scenario = scenario_from_dict(data, source="<media test>")
-    assert scenario.topology.media
+    assert scenario.sim.topology.media
     out, swept = {}, 0
     for spec in scenario.partitioners:
         label = runner.partitioner_label(spec)
@@ -384,7 +384,7 @@ def test_fast_sweep_equals_the_event_driven_run_with_packets(file):
     from testbed.sim.engine import Simulation
     path = Path(__file__).resolve().parents[1] / "experiments" / file
     scenario = load_scenario(path, quick=True)
-    assert scenario.packets
+    assert scenario.sim.packets
     swept = 0
     for spec in scenario.partitioners:
         tables = []

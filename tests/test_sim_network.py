@@ -227,9 +227,8 @@ def test_goodput_factor_scales_every_capacity_to_payload_rate():
 
 
 def test_packets_store_and_forward_the_first_packet_at_every_hop_but_the_slowest():
-    from testbed.sim.transport import TransportSpec
-    env, net = make({"a": 1e9, "b": 100e6}, latency_s=0.001, packets=True,
-                     transport=TransportSpec())
+    from testbed.sim.transport import WARM
+    env, net = make({"a": 1e9, "b": 100e6}, latency_s=0.001, packets=True, transport=WARM)
     small = net.transfer("a", "b", 1000)     # one packet: the 1 Gbit/s hop holds it whole
     env.run()
     fluid = 0.002 + 8000 / 100e6

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from testbed.errors import ConfigError
 from testbed.sim.network import Network
-from testbed.sim.transport import TransportSpec, TransportState, slow_start_s
+from testbed.sim.transport import WARM, TransportSpec, TransportState, slow_start_s
 
 IW = 10 * 1448
 
@@ -73,7 +73,7 @@ def test_a_persistent_connection_keeps_its_window_until_it_idles():
 
 
 def test_warm_connections_add_nothing():
-    env, net = line(100e6, 0.005, TransportSpec())
+    env, net = line(100e6, 0.005, WARM)
     done = net.transfer("a", "b", 1 << 20)
     env.run()
     assert done.value.end_s == pytest.approx(0.005 + 8 * (1 << 20) / 100e6, rel=1e-12)
@@ -84,7 +84,7 @@ def test_after_an_outage_the_flow_resumes_at_the_next_retransmission(outage_s, r
     """Capacity drops to 0 at 1 s and returns ``outage_s`` later; TCP retransmits at
     1 + 0.2, 1 + 0.6, 1 + 1.4 s (minimum RTO 200 ms, doubling): the first one after the
     capacity is back."""
-    spec = TransportSpec(rto_min_s=0.2)
+    spec = TransportSpec(connections="warm", rto_min_s=0.2)
     env, net = line(8e6, 0.0, spec)
     done = net.transfer("a", "b", 2e6)         # 2 s alone at 8 Mbit/s
 
@@ -97,7 +97,7 @@ def test_after_an_outage_the_flow_resumes_at_the_next_retransmission(outage_s, r
     env.run()
     assert done.value.end_s == pytest.approx(2.0 + resume_s, rel=1e-9)
     # the fluid model without the timer resumes as soon as the capacity is back
-    env, net = line(8e6, 0.0, TransportSpec())
+    env, net = line(8e6, 0.0, WARM)
     done = net.transfer("a", "b", 2e6)
     env.process(outage())
     env.run()
@@ -111,10 +111,10 @@ def test_the_transport_section_of_a_scenario(tmp_path):
     scenario = scenario_from_dict({**base, "network": {"transport": {
         "connections": "persistent", "idle_restart": "200 ms", "warm_up": "64 KiB",
         "rto_min": "200 ms"}}})
-    spec = scenario.transport
+    spec = scenario.sim.transport
     assert (spec.connections, spec.idle_restart_s, spec.warm_up_bytes, spec.rto_min_s) == \
         ("persistent", 0.2, 65536, 0.2)
-    assert math.isinf(scenario_from_dict(dict(base)).transport.idle_restart_s)
+    assert math.isinf(scenario_from_dict(dict(base)).sim.transport.idle_restart_s)
     for bad, field in (({"connections": "cold"}, "network.transport.connections"),
                        ({"rto_min": 5}, "network.transport.rto_min"),
                        ({"initial_window": 0}, "network.transport.initial_window"),

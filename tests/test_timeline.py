@@ -79,9 +79,9 @@ def test_processes_and_tracks_are_named(traced):
                if e["name"] == "thread_name"}
     for pid in processes:
         names = {name for (p, _), name in threads.items() if p == pid}
-        for device in scenario.topology.devices:
+        for device in scenario.sim.topology.devices:
             assert f"device {device}" in names
-        for src, dst in scenario.topology.links:
+        for src, dst in scenario.sim.topology.links:
             assert f"link {src}->{dst}" in names
         assert "tokens" in names and "migrations" in names
     for event in events:
@@ -100,7 +100,7 @@ def test_slices_match_the_tables(traced):
     for event in slices:
         by_cat[event["cat"]] += 1
     assert by_cat["compute"] == len(jobs) > 0
-    hops = sum(len(scenario.topology.path(s, d)) for s, d in zip(flows.src, flows.dst))
+    hops = sum(len(scenario.sim.topology.path(s, d)) for s, d in zip(flows.src, flows.dst))
     assert by_cat["transfer"] == hops > 0
     assert by_cat["migration"] == len(migrations) > 0
     assert by_cat["token"] == len(tokens)

@@ -71,24 +71,24 @@ class Validation:
 
 def check_supported(scenario: Scenario, backend: str = "Mininet") -> None:
     """Raise ConfigError for what an emulation backend cannot replay."""
-    if scenario.migration_mode != "blocking":
+    if scenario.sim.migration_mode != "blocking":
         raise ConfigError(f"the {backend} validation replays blocking migrations only",
                           source=scenario.source, field="migration.mode",
-                          value=scenario.migration_mode)
-    if scenario.dynamics.failures:
+                          value=scenario.sim.migration_mode)
+    if scenario.sim.failures:
         raise ConfigError(f"the {backend} validation does not replay device failures",
                           source=scenario.source, field="devices")
-    if any(v > 0 for v in scenario.messages.link_s.values()):
+    if any(v > 0 for v in scenario.sim.messages.link_s.values()):
         raise ConfigError(f"the {backend} validation does not replay per-link message delays "
                           "(a real link has no such delay); use message costs without "
                           "per_link, or none", source=scenario.source,
                           field="network.message_costs")
-    if backend == "Mininet" and scenario.topology.media:
+    if backend == "Mininet" and scenario.sim.topology.media:
         raise ConfigError(f"Mininet gives every link its own wire; the topology has shared "
-                          f"media ({', '.join(scenario.topology.media)}): give the topology "
+                          f"media ({', '.join(scenario.sim.topology.media)}): give the topology "
                           "media: false, or validate shared airtime with the ns-3 backend",
                           source=scenario.source, field="topology")
-    limited = [d.name for d in scenario.topology.devices.values()
+    limited = [d.name for d in scenario.sim.topology.devices.values()
                if d.nic_tx_bps or d.nic_rx_bps]
     if limited:
         raise ConfigError(f"NIC limits ({', '.join(limited)}) are not emulated; remove them",
@@ -133,13 +133,13 @@ def compiled_plan(scenario: Scenario, run: SimulatedRun, dataflow: str | dict | 
                   index: int):
     records = run.records
     try:
-        return compile_plan(model=scenario.model, cost=scenario.cost,
-                            controller=scenario.topology.controller,
-                            devices=list(scenario.topology.devices),
-                            prompt_tokens=scenario.prompt_tokens, tokens=records.tokens,
+        return compile_plan(model=scenario.sim.model, cost=scenario.sim.cost,
+                            controller=scenario.sim.topology.controller,
+                            devices=list(scenario.sim.topology.devices),
+                            prompt_tokens=scenario.sim.prompt_tokens, tokens=records.tokens,
                             flows=records.flows, jobs=records.jobs, decisions=run.decisions,
-                            migration_mode=scenario.migration_mode, dataflow=dataflow,
-                            messages=scenario.messages)
+                            migration_mode=scenario.sim.migration_mode, dataflow=dataflow,
+                            messages=scenario.sim.messages)
     except PlanError as error:
         raise ConfigError(str(error), source=scenario.source,
                           field=f"partitioners[{index}]") from None
@@ -179,13 +179,13 @@ def validate_mininet(path: str | Path, out: str | Path, *, quick: bool = False,
     out = results_folder(out)
     notes: list[str] = []
     fastest = max(max(link.series.values) if link.series is not None else link.capacity_bps
-                  for link in scenario.topology.links.values())
+                  for link in scenario.sim.topology.links.values())
     if fastest > FAST_LINK_BPS:
         notes.append(f"links up to {format_bitrate(fastest)}: software shaping above about "
                      f"{format_bitrate(FAST_LINK_BPS)} may fall behind on a small machine")
-    echo(f"validating {scenario.name}: {scenario.model.name} ({scenario.model.n_layers} "
-         f"layers, cost {scenario.cost.name}) on {len(scenario.topology.devices)} devices "
-         f"({scenario.topology.name}), {scenario.generate_tokens} tokens, partitioners "
+    echo(f"validating {scenario.name}: {scenario.sim.model.name} ({scenario.sim.model.n_layers} "
+         f"layers, cost {scenario.sim.cost.name}) on {len(scenario.sim.topology.devices)} devices "
+         f"({scenario.sim.topology.name}), {scenario.sim.generate_tokens} tokens, partitioners "
          f"{', '.join(partitioner_label(p) for p in scenario.partitioners)}")
     for note in notes:
         echo(note)
@@ -193,10 +193,10 @@ def validate_mininet(path: str | Path, out: str | Path, *, quick: bool = False,
     with guarded(resources):
         netem = probe_netem(resources.prefix)
         if netem:
-            topology = scenario.topology
+            topology = scenario.sim.topology
             notes.append("netem available: link latencies are emulated")
         else:
-            topology = zero_latency(scenario.topology)
+            topology = zero_latency(scenario.sim.topology)
             notes.append("netem is not available in this kernel: the emulated links have no "
                          "propagation delay, so the simulation is compared with link "
                          "latencies set to 0")

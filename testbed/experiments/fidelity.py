@@ -152,17 +152,17 @@ def run_fidelity(spec: FidelitySpec, *, source: str) -> tuple[pd.DataFrame, pd.D
 
 
 def _row(case: dict, scenario, result, tolerance: float) -> dict:
-    root = scenario.topology.controller
+    root = scenario.sim.topology.controller
     outcome = next(iter(result.outcomes.values()))
     tables = result.tables
-    row = {"setup": case["setup"], "model": scenario.model.name, "devices": case["devices"],
+    row = {"setup": case["setup"], "model": scenario.sim.model.name, "devices": case["devices"],
            "published_ms": case.get("published_ms", np.nan),
            "published_inference_ms": case.get("published_inference_ms", np.nan),
            "published_transfer_ms": case.get("published_transfer_ms", np.nan),
            "published_bytes_sent": 1024.0 * case.get("published_kib_sent", np.nan),
            "published_bytes_received": 1024.0 * case.get("published_kib_received", np.nan),
            "published_outcome": case.get("published_outcome", "ok"),
-           "root_capacity_bytes": scenario.topology.devices[root].memory_bytes}
+           "root_capacity_bytes": scenario.sim.topology.devices[root].memory_bytes}
     memory = tables["memory"]
     held = memory[memory.device == root].used_bytes
     row["root_memory_bytes"] = float(held.max()) if len(held) else np.nan

@@ -50,10 +50,10 @@ def graph_at_step(scenario: Scenario, step: int,
                           f"the scenario's partitioners: {', '.join(labels)}",
                           source=scenario.source, field="--partitioner", value=label)
     if isinstance(step, bool) or not isinstance(step, int) or \
-            not 1 <= step <= scenario.generate_tokens:
-        raise bad_value(step, f"a token from 1 to {scenario.generate_tokens} (the scenario's "
+            not 1 <= step <= scenario.sim.generate_tokens:
+        raise bad_value(step, f"a token from 1 to {scenario.sim.generate_tokens} (the scenario's "
                               "generate_tokens)", source=scenario.source, field="--step")
-    if scenario.requests is not None:
+    if scenario.sim.requests is not None:
         raise ConfigError("draws one sequence's pass, and this scenario serves requests; "
                           "expected a scenario without a 'requests' section (remove it to "
                           "draw the pass of one request)", source=scenario.source,

@@ -53,10 +53,11 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
 
     scenario = scenario_from_dict(data, source=source, quick=args.quick, full=args.full,
                                   seed=args.seed)
-    print(f"scenario {scenario.name}: {scenario.model.name} on {len(scenario.topology.devices)} "
-          f"devices ({scenario.topology.name}), {scenario.prompt_tokens}-token prompt, "
-          f"{scenario.generate_tokens} tokens, a decision every {scenario.decision_interval} "
-          f"token(s), {scenario.migration_mode} migration, seed {scenario.seed}", flush=True)
+    sim = scenario.sim
+    print(f"scenario {scenario.name}: {sim.model.name} on {len(sim.topology.devices)} "
+          f"devices ({sim.topology.name}), {sim.prompt_tokens}-token prompt, "
+          f"{sim.generate_tokens} tokens, a decision every {sim.decision_interval} "
+          f"token(s), {sim.migration_mode} migration, seed {scenario.seed}", flush=True)
     timeline, gantt = getattr(args, "timeline", None), getattr(args, "gantt", None)
     out = Path(args.out) if args.out else default_out_dir(scenario)
     force = getattr(args, "force", False)
@@ -104,9 +105,9 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
     if gantt:
         from testbed.experiments.plots import plot_gantt
         from testbed.experiments.timeline import timeline_slices
-        path = plot_gantt(timeline_slices(result.tables, scenario.topology), gantt,
+        path = plot_gantt(timeline_slices(result.tables, scenario.sim.topology), gantt,
                           tokens=getattr(args, "gantt_tokens", 3) or 3,
-                          title=f"{scenario.name}: {scenario.model.name}")
+                          title=f"{scenario.name}: {scenario.sim.model.name}")
         print(f"Gantt chart in {path}")
     if stalled:
         for label, outcome in stalled.items():

@@ -49,4 +49,4 @@ def topology_of(results: str | Path):
 
     folder = Path(results)
     runs = sorted((folder / "runs").glob("*/config.yaml"))
-    return load_scenario(runs[0] if runs else folder / "config.yaml").topology
+    return load_scenario(runs[0] if runs else folder / "config.yaml").sim.topology

@@ -1,4 +1,6 @@
-"""A scenario's ``requests:``, ``batching:`` and ``slo:`` sections: serving many users.
+"""A scenario's ``requests:`` section: serving many users (with its ``batching:`` and
+``slo:`` sections, declared on :class:`~testbed.sim.batching.BatchingSpec` and
+:class:`~testbed.experiments.serving_metrics.Slo`).
 
 ::
 
@@ -27,17 +29,13 @@ from pathlib import Path
 from testbed import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.seeding import component_rng
-from testbed.experiments.serving_metrics import Slo
 from testbed.model.spec import ModelSpec
 from testbed.requests import LengthDist, RequestSpec, poisson_requests, read_request_trace
-from testbed.sim.batching import PREFILL_MODES, BatchingSpec
 from testbed.units import parse_time
 
 REQUEST_KEYS = ("arrivals", "rate_per_s", "count", "prompt_tokens", "output_tokens", "file",
                 "limit", "time_scale", "requests")
 ARRIVALS = ("poisson", "trace", "list")
-BATCHING_KEYS = ("max_batch", "prefill", "chunk_tokens")
-SLO_KEYS = ("ttft", "tpot")
 DIST_KEYS = ("dist", "mean", "value", "sigma", "low", "high")
 
 
@@ -90,29 +88,6 @@ def parse_requests(value: object, *, default_prompt: int, default_output: int,
                               f"{model.name}'s context of {model.max_position}",
                               source=source, field=field, value=r.request)
     return tuple(requests)
-
-
-def parse_batching(value: object, *, source: str) -> BatchingSpec:
-    entry = cv.mapping(value or {}, source=source, field="batching",
-                       what="{max_batch, prefill, chunk_tokens}")
-    cv.check_keys(entry, BATCHING_KEYS, source=source, field="batching")
-    prefill = entry.get("prefill", "separate")
-    if prefill not in PREFILL_MODES:
-        raise bad_value(prefill, " or ".join(PREFILL_MODES), source=source,
-                        field="batching.prefill")
-    return BatchingSpec(_integer(entry.get("max_batch", 16), source, "batching.max_batch"),
-                        prefill,
-                        _integer(entry.get("chunk_tokens", 512), source,
-                                 "batching.chunk_tokens"))
-
-
-def parse_slo(value: object, *, source: str) -> Slo:
-    entry = cv.mapping(value or {}, source=source, field="slo", what="{ttft, tpot}")
-    cv.check_keys(entry, SLO_KEYS, source=source, field="slo")
-    default = Slo()
-    return Slo(*(cv.quantity(parse_time, entry[key], source=source, field=f"slo.{key}",
-                             what="duration") if key in entry else getattr(default, f"{key}_s")
-                 for key in SLO_KEYS))
 
 
 def _listed(value: object, source: str, field: str) -> list[RequestSpec]:

@@ -137,7 +137,7 @@ def write_results(result: RunResult, out_dir: str | Path, *, figures: bool = Tru
                wall_s=result.wall_s, outcome=overall_outcome(result.outcomes),
                outcomes=result.outcomes)
     if figures:
-        title = f"{result.scenario.name}: {result.scenario.model.name}"
+        title = f"{result.scenario.name}: {result.scenario.sim.model.name}"
         if not result.tables["requests"].empty:     # served requests: their latencies
             from testbed.experiments.serving_plots import plot_request_latency
             plot_request_latency(result.tables["tokens"], out / "latency.png", title=title)

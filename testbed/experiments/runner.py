@@ -11,6 +11,7 @@ partitioner, source, destination and kind (all the summary needs), and
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,26 +50,16 @@ def sim_config(scenario: Scenario, *, record_jobs: bool = False,
                dataflow: Dataflow | str | dict | None = None) -> SimConfig:
     """The engine's configuration for ``scenario`` (``dataflow``: a partitioner entry's
     own, else the scenario's)."""
-    return SimConfig(
-        model=scenario.model, cost=scenario.cost, topology=scenario.topology,
-        prompt_tokens=scenario.prompt_tokens, generate_tokens=scenario.generate_tokens,
-        decision_interval=scenario.decision_interval, migration_mode=scenario.migration_mode,
-        weights_preloaded=scenario.weights_preloaded,
-        controller_hosts_blocks=scenario.controller_hosts_blocks,
-        avail_compute=scenario.dynamics.avail, avail_mem=scenario.dynamics.avail,
-        memory_taken=scenario.dynamics.memory_taken, failures=scenario.dynamics.failures,
-        cache_recovery=scenario.cache_recovery, goodput_factor=scenario.goodput_factor,
-        record_jobs=record_jobs,
-        dataflow=dataflow if dataflow is not None else scenario.dataflow,
-        messages=scenario.messages, transport=scenario.transport, packets=scenario.packets,
-        requests=scenario.requests, batching=scenario.batching)
+    return dataclasses.replace(
+        scenario.sim, record_jobs=record_jobs,
+        dataflow=dataflow if dataflow is not None else scenario.sim.dataflow)
 
 
 def total_tokens(scenario: Scenario) -> int:
     """Output tokens a run of ``scenario`` generates (every request's, when serving)."""
-    if scenario.requests is not None:
-        return sum(r.output_tokens for r in scenario.requests)
-    return scenario.generate_tokens
+    if scenario.sim.requests is not None:
+        return sum(r.output_tokens for r in scenario.sim.requests)
+    return scenario.sim.generate_tokens
 
 
 #: Tables written to the spool as each run ends (see the module docstring).
@@ -142,8 +133,8 @@ def run_scenario(scenario: Scenario, *, record_jobs: bool = False,
             per_table.setdefault(name, []).append(frame)
         del frames
     tables = {name: _concat(frames) for name, frames in per_table.items()}
-    tables["devices"] = device_energy(tables["devices"], scenario.topology)
-    summary = summarise(tables, outcomes, scenario)
+    tables["devices"] = device_energy(tables["devices"], scenario.sim.topology)
+    summary = summarise(tables, outcomes, scenario.sim.topology, scenario.slo)
     summary["sim_wall_s"] = summary.partitioner.map(wall)
     return RunResult(scenario, tables, summary, time.perf_counter() - started, outcomes,
                      spooled)

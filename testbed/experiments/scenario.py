@@ -30,98 +30,55 @@ A scenario is a YAML mapping::
     slo: {ttft: "2 s", tpot: "200 ms"}                        #  requests_section)
     quick: {workload: {generate_tokens: 8}}   # overrides applied by --quick
 
-Every error names the file and the field. :func:`load_scenario` returns a
-:class:`Scenario` whose ``resolved`` dict is the file with every default filled in; it is
-written beside the results.
+Every key, its default and its meaning is declared once, in
+:mod:`testbed.experiments.scenario_schema` (``testbed settings`` lists them). Every error
+names the file and the field. :func:`load_scenario` returns a :class:`Scenario` whose
+``resolved`` dict is the file with every default filled in; it is written beside the
+results.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import math
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.cluster import build_topology
-from testbed.cluster.build import TOPOLOGIES_DIR, find_topology_file
+from testbed import config_schema as cs
 from testbed import config_values as cv
-from testbed.cluster.topology import Topology
+from testbed.cluster.build import TOPOLOGIES_DIR, find_topology_file
 from testbed.cluster.link_catalog import line_rate_goodput_factor
+from testbed.cluster.message_costs import catalog_message_costs, uniform_message_costs
+from testbed.cluster.topology import Topology
 from testbed.cluster.topology_file import _capacity
 from testbed.cluster.yaml_reader import read_yaml
+from testbed.dataflows import Dataflow, make_dataflow
 from testbed.errors import ConfigError, bad_value
-from testbed.model import ModelSpec, get_cost_model, get_model, load_hf_config
-from testbed.model.cost import CostModel
-from testbed.cluster.message_costs import (catalog_message_costs, uniform_message_costs)
-from testbed.dataflows import make_dataflow
-from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
-from testbed.units import parse_bytes, parse_time
-from testbed.sim.transport import CONNECTIONS, WARM, TransportSpec
-from testbed.experiments.device_dynamics import DeviceDynamics, parse_devices
+from testbed.experiments.device_dynamics import parse_devices
+from testbed.experiments.requests_section import parse_requests
+from testbed.experiments.scenario_schema import ScenarioFile, base_dir
 from testbed.experiments.seeding import component_rng
+from testbed.experiments.serving_metrics import Slo
+from testbed.model import ModelSpec
+from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
+from testbed.sim.engine import SimConfig
 from testbed.traces.config import trace_from_config
 from testbed.traces.series import Series
-from testbed.sim.engine import CACHE_RECOVERY, MIGRATION_MODES
-from testbed.sim.batching import BatchingSpec
-from testbed.requests import RequestSpec
-from testbed.experiments.requests_section import parse_batching, parse_requests, parse_slo
-from testbed.experiments.serving_metrics import Slo
 
-TOP_KEYS = ("name", "description", "experiment", "seed", "model", "cost", "topology", "links",
-            "devices", "network", "workload", "migration", "controller", "partitioners", "quick",
-            "full", "notes", "dataflow", "fidelity", "ns3", "requests", "batching", "slo",
-            "output")
-NETWORK_KEYS = ("goodput_factor", "message_costs", "transport", "packets", "latency_scale")
-TRANSPORT_KEYS = ("connections", "initial_window", "mss", "handshake", "idle_restart",
-                  "warm_up", "rto_min")
-MESSAGE_COST_KEYS = ("send", "recv", "per_link")
-WORKLOAD_KEYS = ("prompt_tokens", "generate_tokens", "decision_interval")
-MIGRATION_KEYS = ("mode", "weights_preloaded", "cache_recovery")
-CONTROLLER_KEYS = ("device", "hosts_blocks")
 LINK_KEYS = ("a", "b", "bandwidth", "trace", "both_directions")
-DEFAULTS = {
-    "seed": 0,
-    "cost": "decode",
-    "links": [],
-    "workload": {"prompt_tokens": 128, "generate_tokens": 32, "decision_interval": 1},
-    "migration": {"mode": "blocking", "weights_preloaded": False,
-                  "cache_recovery": "recompute"},
-    "controller": {"hosts_blocks": False},
-    "network": {"goodput_factor": "technology", "message_costs": "none"},
-    "partitioners": ["single_device", "round_robin"],
-    "dataflow": "head_level",
-}
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A parsed scenario, ready to run (SI units throughout)."""
+    """A parsed scenario, ready to run (SI units throughout): ``sim`` is the engine's
+    configuration (its ``dataflow`` the scenario's default; see :meth:`dataflow_of`)."""
 
     name: str
     seed: int
-    model: ModelSpec
-    cost: CostModel
-    topology: Topology
-    prompt_tokens: int
-    generate_tokens: int
-    decision_interval: int
-    migration_mode: str
-    weights_preloaded: bool
-    controller_hosts_blocks: bool
+    sim: SimConfig
     partitioners: tuple
     resolved: dict
     source: str
-    dynamics: DeviceDynamics = dataclasses.field(default_factory=DeviceDynamics)
-    cache_recovery: str = "recompute"
-    goodput_factor: float | None = None       # None: per link, from its technology
-    dataflow: str | dict | None = "head_level"   # default dataflow (a name or a mapping)
-    messages: MessageCosts = NO_MESSAGE_COSTS  # per-message overheads
-    transport: TransportSpec = WARM            # TCP round trips (off: warm connections)
-    packets: bool = False                      # per-packet effects (store-and-forward, order)
-    requests: tuple[RequestSpec, ...] | None = None   # served requests (None: one sequence)
-    batching: BatchingSpec = BatchingSpec()    # how they are batched
     slo: Slo = Slo()                           # TTFT and TPOT objectives
     output_tables: tuple[str, ...] | None = None   # tables written (None: all)
 
@@ -129,7 +86,9 @@ class Scenario:
         """The dataflow a partitioner entry runs under (its own, else the scenario's)."""
         if isinstance(entry, dict) and "dataflow" in entry:
             return entry["dataflow"]
-        return self.dataflow
+        flow = self.sim.dataflow
+        assert not isinstance(flow, Dataflow)    # a scenario keeps it as written
+        return flow
 
 
 def deep_merge(base: dict, overrides: dict) -> dict:
@@ -165,243 +124,70 @@ def load_scenario(path: str | Path, *, quick: bool = False, full: bool = False,
 
 def scenario_from_dict(data: dict, *, source: str = "<scenario>", quick: bool = False,
                        full: bool = False, seed: int | None = None) -> Scenario:
-    cv.check_keys(data, TOP_KEYS, source=source, field=None,
+    """Read a scenario's mapping (its keys: :class:`ScenarioFile`); the keys that need
+    another key's value are checked here."""
+    cv.check_keys(data, cs.keys(ScenarioFile), source=source, field=None,
                   required=("model", "topology"))
     data = with_setting(data, source=source, quick=quick, full=full)
-    resolved = deep_merge(DEFAULTS, data)
+    resolved = deep_merge(cs.defaults_of(ScenarioFile), data)
     if seed is not None:
         resolved["seed"] = seed
-    base_dir = Path(source).parent if source != "<scenario>" else Path.cwd()
-
-    name = cv.name(resolved.get("name", Path(source).stem), source=source, field="name")
-    seed_value = _integer(resolved["seed"], source, "seed", minimum=0)
-    model = _model(resolved["model"], source, base_dir)
-    resolved["model"] = _portable_model(resolved["model"], base_dir)
-    cost = _cost(resolved["cost"], source)
-    topology = _topology(resolved["topology"], source)
+    file: ScenarioFile = cs.parse_section(ScenarioFile, resolved, source=source, field=None)
+    model = file.model
+    name = file.name or cv.name(Path(source).stem, source=source, field="name")
+    resolved["model"] = _portable_model(resolved["model"], base_dir(source))
     resolved["topology"] = _portable_topology(resolved["topology"], source)
-    topology = _links(resolved["links"], topology, source, seed_value)
+    topology = _links(file.links, file.topology, source, file.seed)
     topology = topology.for_dtype(model.weight_dtype)   # calibrated devices for its kernels
-    resolved["links"] = _portable_links(resolved["links"], base_dir)
+    resolved["links"] = _portable_links(resolved["links"], base_dir(source))
 
-    workload = cv.mapping(resolved["workload"], source=source, field="workload",
-                          what="prompt_tokens, generate_tokens, decision_interval")
-    cv.check_keys(workload, WORKLOAD_KEYS, source=source, field="workload")
-    prompt = _integer(workload["prompt_tokens"], source, "workload.prompt_tokens")
-    tokens = _integer(workload["generate_tokens"], source, "workload.generate_tokens")
-    interval = _integer(workload["decision_interval"], source, "workload.decision_interval")
-    if prompt + tokens > model.max_position:
-        raise bad_value(prompt + tokens, f"prompt + generated tokens <= {model.name}'s "
-                        f"context of {model.max_position}", source=source, field="workload")
-
-    migration = cv.mapping(resolved["migration"], source=source, field="migration",
-                           what="mode, weights_preloaded")
-    cv.check_keys(migration, MIGRATION_KEYS, source=source, field="migration")
-    mode = migration["mode"]
-    if mode not in MIGRATION_MODES:
-        raise bad_value(mode, " or ".join(MIGRATION_MODES), source=source,
-                        field="migration.mode")
-    preloaded = _boolean(migration["weights_preloaded"], source, "migration.weights_preloaded")
-    recovery = migration["cache_recovery"]
-    if recovery not in CACHE_RECOVERY:
-        raise bad_value(recovery, " or ".join(CACHE_RECOVERY), source=source,
-                        field="migration.cache_recovery")
-
-    controller = cv.mapping(resolved["controller"], source=source, field="controller",
-                            what="device, hosts_blocks")
-    cv.check_keys(controller, CONTROLLER_KEYS, source=source, field="controller")
-    hosts = _boolean(controller["hosts_blocks"], source, "controller.hosts_blocks")
-    if "device" in controller:
-        device = controller["device"]
+    workload = file.workload
+    if workload.prompt_tokens + workload.generate_tokens > model.max_position:
+        raise bad_value(workload.prompt_tokens + workload.generate_tokens,
+                        f"prompt + generated tokens <= {model.name}'s context of "
+                        f"{model.max_position}", source=source, field="workload")
+    device = file.controller.device
+    if device is not None:
         if device not in topology.devices:
             raise bad_value(device, "one of " + ", ".join(topology.devices), source=source,
                             field="controller.device")
         topology = topology.with_controller(device)
-    resolved["controller"] = {**controller, "device": topology.controller}
+    resolved["controller"] = {**resolved["controller"], "device": topology.controller}
 
-    partitioners = resolved["partitioners"]
-    if not isinstance(partitioners, list) or not partitioners:
-        raise bad_value(partitioners, "a non-empty list of partitioner names or mappings",
-                        source=source, field="partitioners")
-    dataflow = resolved["dataflow"]
-    make_dataflow(dataflow, source=source, field="dataflow")
-    check_partitioners(partitioners, source, dataflow, model)
-    _check_fixed_devices(partitioners, topology, hosts, source)
-    dynamics = parse_devices(resolved.get("devices"), topology, seed_value, source=source)
-    network = cv.mapping(resolved["network"], source=source, field="network",
-                         what="{goodput_factor, message_costs}")
-    cv.check_keys(network, NETWORK_KEYS, source=source, field="network")
-    messages = _message_costs(network.get("message_costs", "none"), topology, source)
-    goodput = network["goodput_factor"]
-    if goodput == "technology":
-        goodput = None
-    elif isinstance(goodput, bool) or not isinstance(goodput, (int, float)) or \
-            not 0 < goodput <= 1:
-        raise bad_value(goodput, "technology (each link's own), or a number in (0, 1], e.g. "
-                        "0.9564 for TCP over Ethernet", source=source,
-                        field="network.goodput_factor")
-    scale = network.get("latency_scale", 1)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not \
-            (math.isfinite(scale) and scale >= 0):
-        raise bad_value(scale, "a number >= 0 multiplying every link's latency (1: as given)",
-                        source=source, field="network.latency_scale")
-    if scale != 1:
-        topology = topology.with_latency_scale(float(scale))
-    transport = _transport(network.get("transport"), source)
-    packets = network.get("packets", False)
-    if not isinstance(packets, bool):
-        raise bad_value(packets, "true or false", source=source, field="network.packets")
-    requests = parse_requests(resolved.get("requests"), default_prompt=prompt,
-                              default_output=tokens, model=model, seed=seed_value,
-                              source=source, base_dir=base_dir)
-    if requests is not None and cost.prefill_cost(model, "attn", 1) is None:
+    partitioners = list(file.partitioners)
+    check_partitioners(partitioners, source, file.dataflow, model)
+    _check_fixed_devices(partitioners, topology, file.controller.hosts_blocks, source)
+    dynamics = parse_devices(file.devices, topology, file.seed, source=source)
+    messages = _message_costs(file.network.message_costs, topology)
+    if file.network.latency_scale != 1:
+        topology = topology.with_latency_scale(file.network.latency_scale)
+    requests = parse_requests(file.requests, default_prompt=workload.prompt_tokens,
+                              default_output=workload.generate_tokens, model=model,
+                              seed=file.seed, source=source, base_dir=base_dir(source))
+    if requests is not None and file.cost.prefill_cost(model, "attn", 1) is None:
         raise ConfigError(f"serving requests needs a cost preset with a prefill pass; "
-                          f"{cost.name!r} has none (use decode)", source=source, field="cost")
+                          f"{file.cost.name!r} has none (use decode)", source=source,
+                          field="cost")
     entry = resolved.get("requests")
     if isinstance(entry, dict) and isinstance(entry.get("file"), str) and \
             not Path(entry["file"]).is_absolute():   # the resolved config runs from anywhere
-        resolved["requests"] = {**entry, "file": str((base_dir / entry["file"]).resolve())}
-    batching = parse_batching(resolved.get("batching"), source=source)
-    slo = parse_slo(resolved.get("slo"), source=source)
-    output_tables = _output_tables(resolved.get("output"), source)
-    return Scenario(name, seed_value, model, cost, topology, prompt, tokens, interval, mode,
-                    preloaded, hosts, tuple(partitioners), resolved, source, dynamics,
-                    recovery, None if goodput is None else float(goodput), dataflow, messages,
-                    transport, packets, requests, batching, slo, output_tables)
+        resolved["requests"] = {**entry,
+                                "file": str((base_dir(source) / entry["file"]).resolve())}
+    sim = SimConfig(**cs.sim_settings(file), topology=topology, messages=messages,
+                    requests=requests, avail_compute=dynamics.avail, avail_mem=dynamics.avail,
+                    memory_taken=dynamics.memory_taken, failures=dynamics.failures)
+    return Scenario(name, file.seed, sim, tuple(partitioners), resolved, source, file.slo,
+                    file.output.tables)
 
 
-def _output_tables(value: object, source: str) -> tuple[str, ...] | None:
-    """``output: {tables: [tokens, memory, ...]}``: the tables a results folder keeps
-    (the summary, config and metadata always); None: every table."""
-    from testbed.sim.records import TABLE_NAMES
-    if value is None:
-        return None
-    entry = cv.mapping(value, source=source, field="output", what="{tables: [...]}")
-    cv.check_keys(entry, ("tables",), source=source, field="output", required=("tables",))
-    tables = entry["tables"]
-    if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
-        raise bad_value(tables, "a list of table names", source=source,
-                        field="output.tables")
-    for name in tables:
-        if name not in TABLE_NAMES:
-            raise bad_value(name, "one of " + ", ".join(TABLE_NAMES), source=source,
-                            field="output.tables")
-    return tuple(tables)
-
-
-def _transport(value: object, source: str) -> TransportSpec:
-    """``network.transport``: TCP's round trips (testbed.sim.transport); absent: warm."""
-    field = "network.transport"
-    if value is None:
-        return WARM
-    entry = cv.mapping(value, source=source, field=field,
-                       what="{connections, initial_window, mss, handshake, idle_restart, "
-                            "warm_up, rto_min}")
-    cv.check_keys(entry, TRANSPORT_KEYS, source=source, field=field)
-    connections = entry.get("connections", "persistent")
-    if connections not in CONNECTIONS:
-        raise ConfigError(f"got {connections!r}; expected one of {', '.join(CONNECTIONS)}",
-                          source=source, field=f"{field}.connections", value=connections)
-    handshake = entry.get("handshake", True)
-    if not isinstance(handshake, bool):
-        raise bad_value(handshake, "true or false", source=source, field=f"{field}.handshake")
-
-    def duration(key: str):
-        if entry.get(key) in (None, "none"):
-            return None
-        return cv.quantity(parse_time, entry[key], source=source, field=f"{field}.{key}",
-                           what="duration")
-    idle = duration("idle_restart")
-    return TransportSpec(
-        connections=connections,
-        initial_window=_integer(entry.get("initial_window", 10), source,
-                                f"{field}.initial_window"),
-        mss_bytes=int(cv.quantity(parse_bytes, entry.get("mss", "1448 B"), source=source,
-                                  field=f"{field}.mss", what="size")),
-        handshake=handshake, idle_restart_s=math.inf if idle is None else idle,
-        warm_up_bytes=cv.quantity(parse_bytes, entry.get("warm_up", "0 B"), source=source,
-                                  field=f"{field}.warm_up", what="size", allow_zero=True),
-        rto_min_s=duration("rto_min"))
-
-
-def _message_costs(value: object, topology: Topology, source: str) -> MessageCosts:
-    """``none`` (default), ``catalog`` (per device type and link technology, cited), or
-    ``{send, recv, per_link}`` durations for every device and link."""
-    field = "network.message_costs"
-    if value == "none" or value is False:
+def _message_costs(spec: str | tuple, topology: Topology) -> MessageCosts:
+    """``network.message_costs`` as read (none, catalog or three durations) for
+    ``topology``."""
+    if spec == "none":
         return NO_MESSAGE_COSTS
-    if value == "catalog" or value is True:
+    if spec == "catalog":
         return catalog_message_costs(topology)
-    entry = cv.mapping(value, source=source, field=field,
-                       what="none, catalog or {send, recv, per_link}")
-    cv.check_keys(entry, MESSAGE_COST_KEYS, source=source, field=field)
-    durations = [cv.quantity(parse_time, entry.get(key, "0 s"), source=source,
-                             field=f"{field}.{key}", what="duration", allow_zero=True)
-                 for key in MESSAGE_COST_KEYS]
-    return uniform_message_costs(topology, *durations)
-
-
-def _integer(value: object, source: str, field: str, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise bad_value(value, f"an integer >= {minimum}", source=source, field=field)
-    return value
-
-
-def _boolean(value: object, source: str, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise bad_value(value, "true or false", source=source, field=field)
-    return value
-
-
-def _model(value: object, source: str, base_dir: Path) -> ModelSpec:
-    if isinstance(value, str):
-        return get_model(value, source=source, field="model")
-    entry = cv.mapping(value, source=source, field="model",
-                       what="a catalog name, {name, overrides} or {hf_config: path}")
-    cv.check_keys(entry, ("name", "hf_config", "overrides"), source=source, field="model")
-    if "hf_config" in entry:
-        if not isinstance(entry["hf_config"], str) or not entry["hf_config"].strip():
-            raise bad_value(entry["hf_config"], "a path to a Hugging Face config.json or its "
-                            "folder", source=source, field="model.hf_config")
-        path = Path(entry["hf_config"])
-        model = load_hf_config(path if path.is_absolute() else base_dir / path)
-    elif "name" in entry:
-        model = get_model(entry["name"], source=source, field="model.name")
-    else:
-        raise ConfigError("missing; give 'name' (catalog) or 'hf_config' (a path)",
-                          source=source, field="model.name")
-    overrides = entry.get("overrides") or {}
-    cv.mapping(overrides, source=source, field="model.overrides", what="ModelSpec fields")
-    try:
-        return model.with_overrides(**overrides)
-    except ConfigError as error:
-        raise error.located(source, "model.overrides") from None
-
-
-def _cost(value: object, source: str) -> CostModel:
-    if isinstance(value, str):
-        name, params = value, {}
-    else:
-        entry = cv.mapping(value, source=source, field="cost", what="a preset name or "
-                           "{preset: name, ...parameters}")
-        if "preset" not in entry:
-            raise ConfigError("missing; this key is required", source=source,
-                              field="cost.preset")
-        name, params = entry["preset"], {k: v for k, v in entry.items() if k != "preset"}
-    try:
-        return get_cost_model(name, **params)
-    except ConfigError as error:
-        if error.field == "cost" or (error.field or "").startswith("cost."):
-            raise error.located(source) from None
-        raise error.located(source, "cost") from None
-
-
-def _topology(value: object, source: str) -> Topology:
-    if isinstance(value, str):
-        value = {"file": value}
-    spec = cv.mapping(value, source=source, field="topology",
-                      what="{file: path} or {generator: ...}")
-    return build_topology(spec, source=source)
+    return uniform_message_costs(topology, *spec)
 
 
 def _portable_model(value: object, base_dir: Path) -> object:
@@ -426,11 +212,9 @@ def _portable_topology(value: object, source: str) -> object:
     return {**spec, "file": str(path)}
 
 
-def _links(entries: object, topology: Topology, source: str, seed: int) -> Topology:
+def _links(entries: tuple, topology: Topology, source: str, seed: int) -> Topology:
     """Attach capacity series (a ``bandwidth`` series or constant, or a ``trace``) to link
     directions."""
-    if not isinstance(entries, list):
-        raise bad_value(entries, "a list of {a, b, bandwidth}", source=source, field="links")
     for i, entry in enumerate(entries):
         field = f"links[{i}]"
         entry = cv.mapping(entry, source=source, field=field, what="{a, b, bandwidth}")
@@ -448,14 +232,14 @@ def _links(entries: object, topology: Topology, source: str, seed: int) -> Topol
         if "trace" in entry:
             series = trace_from_config(
                 entry["trace"], source=source, field=f"{field}.trace",
-                base_dir=Path(source).parent if not source.startswith("<") else Path.cwd(),
+                base_dir=base_dir(source),
                 rng_for=functools.partial(component_rng, seed, "trace", field))
         else:
             capacity, series = _capacity(entry["bandwidth"], source=source,
                                          field=f"{field}.bandwidth")
             factor = line_rate_goodput_factor(topology.links[(a, b)].technology)
-        both = _boolean(entry.get("both_directions", False), source,
-                        f"{field}.both_directions")
+        both = cs.boolean(entry.get("both_directions", False), source,
+                          f"{field}.both_directions")
         for src, dst in ((a, b), (b, a)) if both else ((a, b),):
             if series is not None:
                 topology = topology.with_link_series(src, dst, series, factor)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from testbed import config_schema as cs
+
 PERCENTILES = (50, 90, 99)
 COLUMNS = [f"{m}_p{q}_s" for m in ("ttft", "tpot", "itl", "e2e") for q in PERCENTILES] + \
     ["throughput_tokens_per_s", "requests", "requests_done", "slo_attainment",
@@ -35,10 +37,13 @@ COLUMNS = [f"{m}_p{q}_s" for m in ("ttft", "tpot", "itl", "e2e") for q in PERCEN
 class Slo:
     """Service-level objectives (s): a request meets them if its TTFT and its TPOT are
     both at most these. Defaults: 2 s to the first token; 200 ms per token after it, about
-    the pace of reading (~250 words/min, ~5 tokens/s)."""
+    the pace of reading (~250 words/min, ~5 tokens/s). Also a scenario's ``slo``
+    section."""
 
-    ttft_s: float = 2.0
-    tpot_s: float = 0.2
+    ttft_s: float = cs.setting("2 s", cs.duration(), "time to first token at most",
+                               key="ttft")
+    tpot_s: float = cs.setting("200 ms", cs.duration(), "time per output token at most",
+                               key="tpot")
 
 
 def per_request(tokens: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from testbed.experiments import energy, serving_metrics
+from testbed.cluster.topology import Topology
 from testbed.units import format_bytes, format_time
 
 SUMMARY_COLUMNS = [
@@ -27,14 +28,14 @@ SUMMARY_COLUMNS = [
 
 
 def summarise(tables: dict[str, pd.DataFrame], outcomes: dict[str, str],
-              scenario=None) -> pd.DataFrame:
-    """One row per partitioner: latency statistics, time shares, migrations, memory."""
+              topology: Topology | None = None,
+              slo: serving_metrics.Slo = serving_metrics.Slo()) -> pd.DataFrame:
+    """One row per partitioner: latency statistics, time shares, migrations, memory
+    (energy needs the ``topology``; served requests are judged against ``slo``)."""
     rows = []
     tokens, flows, memory = tables["tokens"], tables["flows"], tables["memory"]
     served = tables.get("requests")
     devices = tables.get("devices")
-    topology = getattr(scenario, "topology", None)
-    slo = getattr(scenario, "slo", None) or serving_metrics.Slo()
     for label, outcome in outcomes.items():
         tok = tokens[tokens.partitioner == label]
         # one row per pass: a batched pass has a token row per request it served

@@ -137,10 +137,10 @@ def write_trace(result, path: str | Path) -> Path:
     from testbed.experiments.trace_events import trace_document, write_json
 
     scenario = result.scenario
-    slices = timeline_slices(result.tables, scenario.topology)
+    slices = timeline_slices(result.tables, scenario.sim.topology)
     partitioners = list(result.summary.partitioner) if "partitioner" in result.summary \
         else sorted(set(slices.partitioner))
-    document = trace_document(slices, scenario.topology, partitioners,
+    document = trace_document(slices, scenario.sim.topology, partitioners,
                               meta={"scenario": scenario.name, "seed": scenario.seed,
-                                    "model": scenario.model.name})
+                                    "model": scenario.sim.model.name})
     return write_json(document, path)

@@ -100,7 +100,8 @@ def _candidate_entries(scenario: Scenario, spec: HorizonSpec) -> list:
             if name in have or name in NOT_CANDIDATES:
                 continue
             try:
-                check_partitioners([name], scenario.source, scenario.dataflow, scenario.model)
+                check_partitioners([name], scenario.source, scenario.sim.dataflow,
+                                   scenario.sim.model)
             except ConfigError:
                 continue
             entries.append(name)
@@ -138,7 +139,7 @@ def scenario_regret(scenario: Scenario, spec: HorizonSpec = HorizonSpec()) -> pd
             except ConfigError as error:
                 raise error.located(scenario.source, error.field) from None
         runs.append((key, _run(scenario, entry, evaluators[key].decision_tokens)))
-    hosts = scenario.topology.hosts(scenario.controller_hosts_blocks)
+    hosts = scenario.sim.topology.hosts(scenario.sim.controller_hosts_blocks)
     rows: list[dict[str, Any]] = []
     for key, evaluator in evaluators.items():
         mine = [run for k, run in runs if k == key]

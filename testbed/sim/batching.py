@@ -33,6 +33,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from testbed import config_schema as cs
 from testbed.model.cost import CostModel
 from testbed.model.spec import ModelSpec
 from testbed.plan.observation import RequestLoad, ServingLoad
@@ -49,11 +50,14 @@ PREFILL_MODES = ("separate", "chunked")
 class BatchingSpec:
     """``max_batch`` requests at most running; ``prefill`` ``separate`` or ``chunked``;
     ``chunk_tokens``: positions a pass computes at most (vLLM's
-    ``max_num_batched_tokens``; a prompt longer than it runs whole in a separate pass)."""
+    ``max_num_batched_tokens``; a prompt longer than it runs whole in a separate pass).
+    Also a scenario's ``batching`` section."""
 
-    max_batch: int = 16
-    prefill: str = "separate"
-    chunk_tokens: int = 512
+    max_batch: int = cs.setting(16, cs.integer(1), "requests running at most in one pass")
+    prefill: str = cs.setting("separate", cs.one_of(PREFILL_MODES),
+                              "prompts in passes of their own (separate, as vLLM) or in "
+                              "chunks riding with the decodes (chunked, as Sarathi-Serve)")
+    chunk_tokens: int = cs.setting(512, cs.integer(1), "positions a pass computes at most")
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.chunk_tokens < 1:

@@ -1,5 +1,6 @@
 """Transport round trips: TCP's initial window, slow start, connection set-up, and its
-retransmission timer after an outage. Off by default (``connections: warm``).
+retransmission timer after an outage. Off unless a scenario has a ``network.transport``
+section (:data:`WARM`: no round trips added).
 
 A fluid flow sends at its max-min rate from its first byte. TCP does not when its window is
 small: on a new connection, or one idle long enough for the window to restart, it sends an
@@ -20,13 +21,15 @@ is 3.5-62 % short (tests/test_emulation_ns3.py).
 
 ``connections``:
 
-- ``warm`` (default): persistent connections whose window already covers any path: no
-  round trips are added (the fluid model as it is);
-- ``persistent``: one connection per device pair, opened on first use (a handshake round
-  trip when ``handshake``) and kept; its window restarts from the initial window after
-  ``idle_restart_s`` without traffic (Linux's ``tcp_slow_start_after_idle``: one RTO,
-  at least 200 ms); ``warm_up_bytes`` sent on each connection before the run (as the
-  emulation backends do) start it with a larger window;
+- ``warm`` (:data:`WARM`, a scenario without ``network.transport``): persistent
+  connections whose window already covers any path: no round trips are added (the fluid
+  model as it is);
+- ``persistent`` (the section's default): one connection per device pair, opened on first
+  use (a handshake round trip when ``handshake``) and kept; its window restarts from the
+  initial window after ``idle_restart_s`` without traffic (Linux's
+  ``tcp_slow_start_after_idle``: one RTO, at least 200 ms); ``warm_up_bytes`` sent on
+  each connection before the run (as the emulation backends do) start it with a larger
+  window;
 - ``new``: a new connection per message: a handshake and slow start every time.
 
 **Retransmission timer** (``rto_min_s``, Linux: 200 ms; None: off). A flow whose rate drops
@@ -43,20 +46,41 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from testbed import config_schema as cs
 from testbed.units import BITS_PER_BYTE
 
 CONNECTIONS = ("warm", "persistent", "new")
 
 
+def _mss(value: object, source: str, field: str) -> int:
+    return int(cs.size_bytes()(value, source, field))
+
+
+def _idle(value: object, source: str, field: str) -> float:
+    seconds = cs.duration(none=True)(value, source, field)
+    return math.inf if seconds is None else seconds
+
+
 @dataclass(frozen=True)
 class TransportSpec:
-    connections: str = "warm"
-    initial_window: int = 10
-    mss_bytes: int = 1448
-    handshake: bool = True
-    idle_restart_s: float = math.inf
-    warm_up_bytes: float = 0.0
-    rto_min_s: float | None = None
+    """TCP's round trips; also a scenario's ``network.transport`` section."""
+
+    connections: str = cs.setting("persistent", cs.one_of(CONNECTIONS),
+                                  "warm (no round trips), persistent (one connection per "
+                                  "device pair) or new (one per message)")
+    initial_window: int = cs.setting(10, cs.integer(1),
+                                     "initial congestion window (segments; RFC 6928)")
+    mss_bytes: int = cs.setting("1448 B", _mss, "maximum segment size", key="mss")
+    handshake: bool = cs.setting(True, cs.boolean, "a new connection pays a round trip")
+    idle_restart_s: float = cs.setting("none", _idle, "idle time after which the window "
+                                       "restarts (none: never; Linux: one RTO)",
+                                       key="idle_restart")
+    warm_up_bytes: float = cs.setting("0 B", cs.size_bytes(allow_zero=True),
+                                      "bytes sent on each connection before the run",
+                                      key="warm_up")
+    rto_min_s: float | None = cs.setting("none", cs.duration(none=True),
+                                         "retransmission timer after an outage (none: off; "
+                                         "Linux: 200 ms)", key="rto_min")
 
     def __post_init__(self) -> None:
         if self.connections not in CONNECTIONS:
@@ -76,7 +100,7 @@ class TransportSpec:
         return float(self.initial_window * self.mss_bytes)
 
 
-WARM = TransportSpec()
+WARM = TransportSpec(connections="warm")
 
 
 def slow_start_s(size_bytes: float, window_bytes: float, rate_bps: float,

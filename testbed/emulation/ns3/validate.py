@@ -102,7 +102,7 @@ def validate_ns3(path: str | Path, out: str | Path, *, quick: bool = False,
     settings = settings_from_config(scenario.resolved.get("ns3"), source=scenario.source)
     out = results_folder(out)
     notes = []
-    topology = media_without_latency(scenario.topology)
+    topology = media_without_latency(scenario.sim.topology)
     try:                        # what ns-3 cannot build is refused before anything runs
         network_description(topology, settings, horizon_s=0.0)
     except Ns3Unsupported as error:
@@ -110,10 +110,10 @@ def validate_ns3(path: str | Path, out: str | Path, *, quick: bool = False,
     if topology.media:
         notes.append("802.11 hops have no latency in ns-3 beyond their air time: the "
                      "simulation is compared with the latency of media links set to 0")
-    echo(f"validating {scenario.name} against ns-3: {scenario.model.name} "
-         f"({scenario.model.n_layers} layers, cost {scenario.cost.name}) on "
+    echo(f"validating {scenario.name} against ns-3: {scenario.sim.model.name} "
+         f"({scenario.sim.model.n_layers} layers, cost {scenario.sim.cost.name}) on "
          f"{len(topology.devices)} devices ({topology.name}, {len(topology.media)} "
-         f"media), {scenario.generate_tokens} tokens, partitioners "
+         f"media), {scenario.sim.generate_tokens} tokens, partitioners "
          f"{', '.join(partitioner_label(p) for p in scenario.partitioners)}")
     for note in notes:
         echo(note)
