@@ -14,13 +14,70 @@ from testbed.errors import ConfigError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from testbed.experiments.kinds import run_file
-    return run_file(args.scenario, args)
+    from testbed.experiments.kinds import run_experiment
+    data, source = read_experiment(args.scenario, args.set or [])
+    return _report(run_experiment(data, source, _run_options(args)))
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from testbed.experiments.kinds import sweep_file
-    return sweep_file(args.sweep, args)
+    from testbed.experiments.kinds import run_sweep
+    data, source = read_experiment(args.sweep, args.set or [])
+    return _report(run_sweep(data, source, _run_options(args)))
+
+
+def _run_options(args: argparse.Namespace):
+    """The options of ``testbed run`` or ``testbed sweep`` for the library."""
+    from testbed.experiments.kinds import RunOptions
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+    return RunOptions(
+        out=path(args.out), force=getattr(args, "force", False), quick=args.quick,
+        full=args.full, seed=args.seed, figures=not args.no_figures,
+        record_jobs=getattr(args, "jobs", False), timeline=path(getattr(args, "timeline", None)),
+        gantt=path(getattr(args, "gantt", None)), gantt_tokens=getattr(args, "gantt_tokens", 3),
+        workers=getattr(args, "workers", 1), scheduler=getattr(args, "scheduler", None),
+        progress=None if args.quiet else sys.stderr, announce=announce)
+
+
+def _report(result) -> int:
+    """Print what a run found (stdout) and its warnings (stderr); its exit status."""
+    print(result.report)
+    for line in result.warnings:
+        print(f"testbed: {line}", file=sys.stderr)
+    return result.status
+
+
+def read_experiment(path: str, assignments: list[str]) -> tuple[dict, str]:
+    """The experiment file's mapping with the ``--set KEY=VALUE`` overrides applied, and
+    its name."""
+    from testbed.experiments.kinds import load_experiment
+    data, source = load_experiment(path)
+    return apply_sets(data, assignments, source=source), source
+
+
+def apply_sets(data: dict, assignments: list[str], *, source: str) -> dict:
+    """``--set a.b=VALUE`` overrides (VALUE read as YAML: numbers, lists, strings)."""
+    import yaml
+
+    from testbed.experiments.sweep import set_dotted
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"got {text!r}; expected KEY=VALUE such as "
+                              "workload.generate_tokens=16", source=source, field="--set")
+        try:
+            parsed = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            parsed = value
+        try:
+            data = set_dotted(data, key, parsed)
+        except ConfigError as error:
+            raise error.located(source, "--set") from None
+    return data
 
 
 def _positive_int(text: str) -> int:
@@ -227,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quick", action="store_true", help="apply the file's 'quick' settings")
     sweep.add_argument("--full", action="store_true", help="apply the file's 'full' settings")
     sweep.add_argument("--no-figures", action="store_true", help="skip the PNG/PDF figures")
+    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     sweep.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a key of the file, e.g. workload.generate_tokens=16 "
                             "(repeatable)")

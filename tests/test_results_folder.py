@@ -3,7 +3,6 @@ and say how the run went (outcome, exception, versions, commit)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -24,14 +23,12 @@ def _cli(*args):
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
-def _args(out: Path, **extra) -> argparse.Namespace:
-    return argparse.Namespace(out=str(out), seed=None, quick=True, full=False, jobs=False,
-                              no_figures=True, force=False, timeline=None, gantt=None,
-                              **extra)
+def _args(out: Path) -> kinds.RunOptions:
+    return kinds.RunOptions(out=out, quick=True, figures=False)
 
 
 def _quickstart() -> tuple[dict, str]:
-    return kinds.read_experiment(str(QUICKSTART), argparse.Namespace(set=None))
+    return kinds.load_experiment(QUICKSTART)
 
 
 def test_an_existing_folder_is_refused_without_force_and_replaced_with_it(tmp_path):

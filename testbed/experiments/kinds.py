@@ -8,17 +8,21 @@
 - ``regret``: each partitioner against the placement sequence that knows the future
   (:mod:`testbed.horizon`), over a grid of scenarios and seeds.
 
-Each kind is a function ``(data, source, args) -> exit status`` registered by name.
+Each kind is a function ``(data, source, options) -> KindResult`` registered by name: it
+prints nothing (what to say comes back in the result, and ``options.announce`` hears one
+line as a long run starts), so that notebooks and scripts run experiment files as the
+``testbed`` command does, and :mod:`testbed.cli` alone parses arguments and prints.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from testbed.errors import ConfigError
 from testbed.registry import Registry
@@ -29,9 +33,45 @@ EXPERIMENT_KINDS: Registry = Registry("experiment kind")
 EXIT_STALLED = 3
 
 
-def _output_folder(args: argparse.Namespace, name: str, resolved: dict) -> Path:
+def _silent(line: str) -> None:
+    """Say nothing (the default of :attr:`RunOptions.announce`)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run an experiment file: what ``testbed run`` and ``testbed sweep`` set."""
+
+    out: Path | None = None          # results folder (None: results/<name>/<run id>)
+    force: bool = False              # replace an existing results folder
+    quick: bool = False              # apply the file's quick section
+    full: bool = False               # apply the file's full section
+    seed: int | None = None          # override the file's seed
+    figures: bool = True             # draw the PNG/PDF figures
+    record_jobs: bool = False        # record every computation (jobs table)
+    timeline: Path | None = None     # also write a Chrome/Perfetto trace here
+    gantt: Path | None = None        # also draw a Gantt chart here
+    gantt_tokens: int = 3            # decode tokens in the Gantt chart
+    workers: int = 1                 # sweep: local worker processes
+    scheduler: str | None = None     # sweep: a Dask scheduler's address
+    progress: TextIO | None = None   # where progress lines go (None: nowhere)
+    announce: Callable[[str], None] = _silent   # told one line as a long run starts
+
+
+@dataclass
+class KindResult:
+    """What running an experiment file left: its results folder, the report for a reader
+    (the summary), lines for standard error, and the exit status (0; :data:`EXIT_STALLED`;
+    1 when sweep runs were lost)."""
+
+    out: Path
+    report: str
+    status: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _output_folder(options: RunOptions, name: str, resolved: dict) -> Path:
     from testbed.experiments.results import run_id
-    return Path(args.out) if args.out else Path("results") / name / run_id(resolved)
+    return options.out if options.out else Path("results") / name / run_id(resolved)
 
 
 def _writing(out: Path):
@@ -43,7 +83,7 @@ def _writing(out: Path):
 
 
 @EXPERIMENT_KINDS.register("simulate")
-def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
+def simulate(data: dict, source: str, options: RunOptions) -> KindResult:
     from testbed.experiments.results import (check_free, default_out_dir, results_folder,
                                              write_config, write_meta, write_results)
     from testbed.experiments.runner import run_scenario
@@ -51,34 +91,35 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
     from testbed.experiments.summary import format_summary
     from testbed.units import format_time
 
-    scenario = scenario_from_dict(data, source=source, quick=args.quick, full=args.full,
-                                  seed=args.seed)
+    scenario = scenario_from_dict(data, source=source, quick=options.quick,
+                                  full=options.full, seed=options.seed)
     sim = scenario.sim
-    print(f"scenario {scenario.name}: {sim.model.name} on {len(sim.topology.devices)} "
-          f"devices ({sim.topology.name}), {sim.prompt_tokens}-token prompt, "
-          f"{sim.generate_tokens} tokens, a decision every {sim.decision_interval} "
-          f"token(s), {sim.migration_mode} migration, seed {scenario.seed}", flush=True)
-    timeline, gantt = getattr(args, "timeline", None), getattr(args, "gantt", None)
-    out = Path(args.out) if args.out else default_out_dir(scenario)
-    force = getattr(args, "force", False)
-    check_free(out, force=force)            # before the work, not after it
+    options.announce(f"scenario {scenario.name}: {sim.model.name} on "
+                     f"{len(sim.topology.devices)} devices ({sim.topology.name}), "
+                     f"{sim.prompt_tokens}-token prompt, {sim.generate_tokens} tokens, a "
+                     f"decision every {sim.decision_interval} token(s), {sim.migration_mode} "
+                     f"migration, seed {scenario.seed}")
+    timeline, gantt = options.timeline, options.gantt
+    out = options.out if options.out else default_out_dir(scenario)
+    check_free(out, force=options.force)            # before the work, not after it
     progress = None
-    if not getattr(args, "quiet", False) and sys.stderr.isatty():
+    if options.progress is not None and options.progress.isatty():
         from testbed.experiments.progress import TokenProgress
-        progress = TokenProgress(sys.stderr)
+        progress = TokenProgress(options.progress)
     with contextlib.ExitStack() as stack:
         # the large tables go to disk as they are recorded (not for a timeline or a Gantt
         # chart, which draw from the flows in memory)
         spool = None if timeline or gantt else Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="testbed-spool-")))
         try:
-            result = run_scenario(scenario, record_jobs=bool(args.jobs or timeline or gantt),
+            result = run_scenario(scenario,
+                                  record_jobs=bool(options.record_jobs or timeline or gantt),
                                   progress=progress, spool=spool)
         except ConfigError:
             raise
         except Exception as error:   # a bug: the folder records it (as desmod does)
             import traceback
-            with results_folder(out, force=force) as folder:
+            with results_folder(out, force=options.force) as folder:
                 write_config(folder, scenario.resolved)
                 write_meta(folder, name=scenario.name, source=scenario.source,
                            seed=scenario.seed, resolved=scenario.resolved,
@@ -90,146 +131,134 @@ def simulate(data: dict, source: str, args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.close()
         try:
-            with results_folder(out, force=force) as folder:
-                write_results(result, folder, figures=not args.no_figures)
+            with results_folder(out, force=options.force) as folder:
+                write_results(result, folder, figures=options.figures)
         except OSError as error:  # e.g. --out names a file, or a read-only folder
             raise ConfigError(f"cannot write the results: {error.strerror or error}",
                               source=str(out), field="--out") from None
-    print(format_summary(result.summary, result.tables["memory"]))
-    print(f"\nsimulated in {format_time(result.wall_s, 3)}; results in {out}/")
-    stalled = {label: outcome for label, outcome in result.outcomes.items()
-               if outcome.startswith("stalled")}
+    lines = [format_summary(result.summary, result.tables["memory"]),
+             f"\nsimulated in {format_time(result.wall_s, 3)}; results in {out}/"]
     if timeline:
         from testbed.experiments.timeline import write_trace
-        print(f"timeline (Chrome/Perfetto trace) in {write_trace(result, timeline)}")
+        lines.append(f"timeline (Chrome/Perfetto trace) in {write_trace(result, timeline)}")
     if gantt:
         from testbed.experiments.plots import plot_gantt
         from testbed.experiments.timeline import timeline_slices
-        path = plot_gantt(timeline_slices(result.tables, scenario.sim.topology), gantt,
-                          tokens=getattr(args, "gantt_tokens", 3) or 3,
-                          title=f"{scenario.name}: {scenario.sim.model.name}")
-        print(f"Gantt chart in {path}")
-    if stalled:
-        for label, outcome in stalled.items():
-            print(f"testbed: {label} {outcome}", file=sys.stderr)
-        return EXIT_STALLED
-    return 0
+        path = plot_gantt(timeline_slices(result.tables, sim.topology), gantt,
+                          tokens=options.gantt_tokens,
+                          title=f"{scenario.name}: {sim.model.name}")
+        lines.append(f"Gantt chart in {path}")
+    stalled = [f"{label} {outcome}" for label, outcome in result.outcomes.items()
+               if outcome.startswith("stalled")]
+    return KindResult(out, "\n".join(lines), EXIT_STALLED if stalled else 0, stalled)
 
 
 @EXPERIMENT_KINDS.register("optimality_gap")
-def optimality_gap(data: dict, source: str, args: argparse.Namespace) -> int:
+def optimality_gap(data: dict, source: str, options: RunOptions) -> KindResult:
     from testbed.experiments.optimality_gap import (format_gap_summary, load_gap_spec,
                                                     run_gap_experiment, summarise_gaps)
     from testbed.experiments.results import (check_free, results_folder, write_config,
                                              write_meta)
 
-    _single_run_options(args, "an optimality-gap experiment")
-    spec = load_gap_spec(data, source=source, quick=args.quick, full=args.full, seed=args.seed)
-    out = _output_folder(args, spec.name, spec.resolved)
-    check_free(out, force=getattr(args, "force", False))
+    _single_run_options(options, "an optimality-gap experiment")
+    spec = load_gap_spec(data, source=source, quick=options.quick, full=options.full,
+                         seed=options.seed)
+    out = _output_folder(options, spec.name, spec.resolved)
+    check_free(out, force=options.force)
     runs = len(spec.settings) * spec.seeds * len(spec.presets) * len(spec.partitioners)
-    print(f"experiment {spec.name}: {runs} runs of {spec.steps} decisions, each against the "
-          f"exact optimum (seed {spec.seed})", flush=True)
+    options.announce(f"experiment {spec.name}: {runs} runs of {spec.steps} decisions, each "
+                     f"against the exact optimum (seed {spec.seed})")
     started = time.perf_counter()
     steps = run_gap_experiment(spec)
     summary = summarise_gaps(steps)
     wall = time.perf_counter() - started
-    with results_folder(out, force=getattr(args, "force", False)) as folder:
+    with results_folder(out, force=options.force) as folder:
         write_config(folder, spec.resolved)
         steps.to_csv(folder / "gap_steps.csv", index=False)
         summary.to_csv(folder / "gap_summary.csv", index=False)
         summary.to_csv(folder / "summary.csv", index=False)   # every experiment has one
         write_meta(folder, name=spec.name, source=source, seed=spec.seed,
                    resolved=spec.resolved, wall_s=wall)
-        if not args.no_figures:
+        if options.figures:
             from testbed.experiments.plots import plot_gaps
             plot_gaps(steps, folder / "gap.png",
                       title=f"{spec.name}: per-step gap to the optimum")
-    print(format_gap_summary(summary))
-    print(f"\nran in {wall:.1f} s; results in {out}/")
-    return 0
+    return KindResult(out, f"{format_gap_summary(summary)}\n\nran in {wall:.1f} s; "
+                           f"results in {out}/")
 
 
 @EXPERIMENT_KINDS.register("regret")
-def regret(data: dict, source: str, args: argparse.Namespace) -> int:
+def regret(data: dict, source: str, options: RunOptions) -> KindResult:
     """Each partitioner's total time against the horizon optimum; regret.csv."""
-    from testbed.experiments.progress import Progress
     from testbed.experiments.results import (check_free, results_folder, write_config,
                                              write_meta)
     from testbed.horizon.experiment import (format_regret, load_regret_spec, run_regret,
                                             summarise_regret)
 
-    _single_run_options(args, "a regret experiment")
-    name, runs, spec, resolved = load_regret_spec(data, source=source, quick=args.quick,
-                                                  full=args.full, seed=args.seed)
-    out = _output_folder(args, name, resolved)
-    check_free(out, force=getattr(args, "force", False))
-    print(f"experiment {name}: {len(runs)} scenario(s), each partitioner against the "
-          f"horizon optimum (exact up to {spec.exact_limit} placements, else a bound on "
-          f"the candidates' placements)", flush=True)
+    _single_run_options(options, "a regret experiment")
+    name, runs, spec, resolved = load_regret_spec(data, source=source, quick=options.quick,
+                                                  full=options.full, seed=options.seed)
+    out = _output_folder(options, name, resolved)
+    check_free(out, force=options.force)
+    options.announce(f"experiment {name}: {len(runs)} scenario(s), each partitioner against "
+                     f"the horizon optimum (exact up to {spec.exact_limit} placements, else "
+                     f"a bound on the candidates' placements)")
     started = time.perf_counter()
-    progress = Progress(len(runs), stream=sys.stderr)
-    try:
-        table = run_regret(runs, spec, source=source, progress=progress.update)
-    finally:
-        progress.close()
+    with _run_progress(options, len(runs)) as progress:
+        table = run_regret(runs, spec, source=source, progress=progress)
     summary = summarise_regret(table)
     wall = time.perf_counter() - started
-    with results_folder(out, force=getattr(args, "force", False)) as folder:
+    with results_folder(out, force=options.force) as folder:
         write_config(folder, resolved)
         table.to_csv(folder / "regret.csv", index=False)
         summary.to_csv(folder / "summary.csv", index=False)   # every experiment has one
         write_meta(folder, name=name, source=source,
                    seed=runs[0].labels["seed"] if runs else 0, resolved=resolved, wall_s=wall)
-        if not args.no_figures and not table.empty:
+        if options.figures and not table.empty:
             from testbed.horizon.plots import plot_regret
             plot_regret(table, folder / "regret.png", title=f"{name}: the price of myopia")
-    print(format_regret(summary))
-    print(f"\nran in {wall:.1f} s; results in {out}/")
-    return 0
+    return KindResult(out, f"{format_regret(summary)}\n\nran in {wall:.1f} s; "
+                           f"results in {out}/")
 
 
 @EXPERIMENT_KINDS.register("fidelity")
-def fidelity(data: dict, source: str, args: argparse.Namespace) -> int:
+def fidelity(data: dict, source: str, options: RunOptions) -> KindResult:
     """Each published row of a table simulated with the same settings; fidelity.csv."""
     from testbed.experiments.fidelity import (format_fidelity, load_fidelity_spec,
                                               run_fidelity)
     from testbed.experiments.results import (check_free, results_folder, write_config,
                                              write_meta)
 
-    _single_run_options(args, "a fidelity experiment")
-    spec = load_fidelity_spec(data, source=source, quick=args.quick, full=args.full,
-                              seed=args.seed)
-    out = _output_folder(args, spec.name, spec.resolved)
-    check_free(out, force=getattr(args, "force", False))
-    print(f"fidelity {spec.name}: {len(spec.cases)} published rows"
-          + (f" ({spec.source_note})" if spec.source_note else ""), flush=True)
+    _single_run_options(options, "a fidelity experiment")
+    spec = load_fidelity_spec(data, source=source, quick=options.quick, full=options.full,
+                              seed=options.seed)
+    out = _output_folder(options, spec.name, spec.resolved)
+    check_free(out, force=options.force)
+    options.announce(f"fidelity {spec.name}: {len(spec.cases)} published rows"
+                     + (f" ({spec.source_note})" if spec.source_note else ""))
     started = time.perf_counter()
     table, tokens = run_fidelity(spec, source=source)
     wall = time.perf_counter() - started
-    with results_folder(out, force=getattr(args, "force", False)) as folder:
+    with results_folder(out, force=options.force) as folder:
         write_config(folder, spec.resolved)
         table.to_csv(folder / "fidelity.csv", index=False)
         table.to_csv(folder / "summary.csv", index=False)    # every experiment has one
         tokens.to_csv(folder / "tokens.csv", index=False)
         write_meta(folder, name=spec.name, source=source, seed=spec.template.get("seed", 0),
                    resolved=spec.resolved, wall_s=wall)
-        if not args.no_figures:
+        if options.figures:
             from testbed.experiments.plots import plot_fidelity
             plot_fidelity(table, folder / "fidelity.png", title=spec.name)
-    print(format_fidelity(table))
     agree = int(table.agrees.sum())
-    print(f"\n{agree} of {len(table)} rows agree (|error| <= {spec.tolerance_pct:g} %, or the "
-          f"same outcome); ran in {wall:.1f} s; results in {out}/")
-    return 0
+    return KindResult(out, f"{format_fidelity(table)}\n\n{agree} of {len(table)} rows agree "
+                           f"(|error| <= {spec.tolerance_pct:g} %, or the same outcome); ran "
+                           f"in {wall:.1f} s; results in {out}/")
 
 
 @EXPERIMENT_KINDS.register("sweep")
-def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
-    """Every run of the grid not done yet, then the merged tables. ``args.workers`` (local
-    processes) and ``args.scheduler`` (a Dask address) come from ``testbed sweep``;
-    ``testbed run`` of a sweep file runs serially in this process."""
-    from testbed.experiments.progress import Progress
+def sweep(data: dict, source: str, options: RunOptions) -> KindResult:
+    """Every run of the grid not done yet, then the merged tables, on ``options.workers``
+    local processes (1: in this process) or a Dask ``options.scheduler``."""
     from testbed.experiments.results import write_config
     from testbed.experiments.scenario import scenario_from_dict
     from testbed.experiments.summary import format_sweep_summary
@@ -237,108 +266,100 @@ def sweep(data: dict, source: str, args: argparse.Namespace) -> int:
                                            unique_runs)
     from testbed.experiments.sweep_backends import describe, run_outputs
 
-    _single_run_options(args, "a sweep")
-    name, runs = expand(data, source=source, quick=args.quick, full=args.full, seed=args.seed)
+    _single_run_options(options, "a sweep")
+    name, runs = expand(data, source=source, quick=options.quick, full=options.full,
+                        seed=options.seed)
     runs = unique_runs(runs)
     for run in runs:   # every grid point is checked before anything runs
         scenario_from_dict(dict(run.scenario), source=source)
     resolved = {**{k: v for k, v in data.items() if k not in ("quick", "full")},
                 "runs": [r.run_id for r in runs]}
-    out = _output_folder(args, name, resolved)
+    out = _output_folder(options, name, resolved)
     _writing(out)
     write_config(out, resolved)
     clean_partial(out)
     todo = [run for run in runs if not is_done(out, run)]
-    workers = getattr(args, "workers", 1) or 1
-    scheduler = getattr(args, "scheduler", None)
-    print(f"sweep {name}: {len(runs)} runs ({len(runs) - len(todo)} already done), "
-          f"{describe(len(todo), workers=workers, scheduler=scheduler)}; results in {out}/",
-          flush=True)
+    how = describe(len(todo), workers=options.workers, scheduler=options.scheduler)
+    options.announce(f"sweep {name}: {len(runs)} runs ({len(runs) - len(todo)} already "
+                     f"done), {how}; results in {out}/")
     # relative paths in the scenario start from the sweep file, in any worker's folder
-    outputs = run_outputs(todo, str(Path(source).resolve()), workers=workers,
-                          scheduler=scheduler)
-    progress = Progress(len(todo), stream=sys.stderr)
+    outputs = run_outputs(todo, str(Path(source).resolve()), workers=options.workers,
+                          scheduler=options.scheduler)
     failures = lost = 0
-    try:
-        for run, output in outputs:
-            if output is None:
-                lost += 1
-            else:
-                failures += store(out, run, output).startswith("error")
-            progress.update(failed=output is None or output.outcome != "ok")
-    finally:
-        outputs.close()   # an interrupted sweep stops its workers now
-        progress.close()
+    with _run_progress(options, len(todo)) as progress:
+        try:
+            for run, output in outputs:
+                if output is None:
+                    lost += 1
+                else:
+                    failures += store(out, run, output).startswith("error")
+                progress(failed=output is None or output.outcome != "ok")
+        finally:
+            outputs.close()   # an interrupted sweep stops its workers now
     tables = merge(out, runs)
-    if not args.no_figures and "tokens" in tables:
+    if options.figures and "tokens" in tables:
         from testbed.experiments.plots import plot_sweep
         plot_sweep(tables, out, title=name)
-    if "summary" in tables:
-        print(format_sweep_summary(tables["summary"]))
-    print(f"\n{len(runs)} runs, {failures} failed this time; merged tables in {out}/")
+    report = format_sweep_summary(tables["summary"]) + "\n\n" if "summary" in tables else ""
+    report += f"{len(runs)} runs, {failures} failed this time; merged tables in {out}/"
     if lost:
-        print(f"testbed: {lost} run(s) lost with their worker; run the sweep again to do them",
-              file=sys.stderr)
-        return 1
-    return 0
+        return KindResult(out, report, 1, [f"{lost} run(s) lost with their worker; run the "
+                                           "sweep again to do them"])
+    return KindResult(out, report)
 
 
-def _single_run_options(args: argparse.Namespace, what: str) -> None:
+@contextlib.contextmanager
+def _run_progress(options: RunOptions, total: int):
+    """A ``progress(failed=False)`` callback counting finished runs on
+    ``options.progress`` (a no-op without one)."""
+    if options.progress is None:
+        yield lambda failed=False: None
+        return
+    from testbed.experiments.progress import Progress
+    bar = Progress(total, stream=options.progress)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _single_run_options(options: RunOptions, what: str) -> None:
     """``--timeline`` and ``--gantt`` draw one scenario's run, not ``what``."""
     for option in ("timeline", "gantt"):
-        if getattr(args, option, None):
+        if getattr(options, option) is not None:
             raise ConfigError(f"applies to a single scenario (experiment: simulate), not to "
                               f"{what}", field=f"--{option}")
 
 
-def apply_sets(data: dict, assignments: list[str], *, source: str) -> dict:
-    """``--set a.b=VALUE`` overrides (VALUE read as YAML: numbers, lists, strings)."""
-    import yaml
-
-    from testbed.experiments.sweep import set_dotted
-    for text in assignments:
-        key, sep, value = text.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"got {text!r}; expected KEY=VALUE such as "
-                              "workload.generate_tokens=16", source=source, field="--set")
-        try:
-            parsed = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
-            parsed = value
-        try:
-            data = set_dotted(data, key, parsed)
-        except ConfigError as error:
-            raise error.located(source, "--set") from None
-    return data
-
-
-def read_experiment(path: str | Path, args: argparse.Namespace) -> tuple[dict, str]:
-    """The file's mapping with the ``--set`` overrides applied, and its name."""
+def load_experiment(path: str | Path) -> tuple[dict, str]:
+    """The mapping of experiment file ``path`` (or of a shipped one by name) and the
+    file's name as errors name it."""
     from testbed import config_values as cv
+    from testbed._shipped import find_experiment
     from testbed.cluster.yaml_reader import read_yaml
 
-    from testbed._shipped import find_experiment
     path = find_experiment(path)
     source = str(path)
-    data = cv.mapping(read_yaml(path), source=source, field=None, what="a scenario")
-    return apply_sets(data, getattr(args, "set", None) or [], source=source), source
+    return cv.mapping(read_yaml(path), source=source, field=None, what="a scenario"), source
 
 
-def run_file(path: str, args: argparse.Namespace) -> int:
-    """Read ``path`` and run it as the kind its ``experiment:`` key names."""
-    data, source = read_experiment(path, args)
+def run_experiment(data: dict, source: str, options: RunOptions = RunOptions()) -> KindResult:
+    """Run a file's mapping as the kind its ``experiment:`` key names."""
     kind = data.get("experiment", "simulate")
-    handler = EXPERIMENT_KINDS.get(kind, source=source, field="experiment")
-    return handler(data, source, args)
+    return EXPERIMENT_KINDS.get(kind, source=source, field="experiment")(data, source, options)
 
 
-def sweep_file(path: str, args: argparse.Namespace) -> int:
-    """``testbed sweep``: run ``path`` as a sweep (a plain scenario is a sweep of one point
-    per seed)."""
-    data, source = read_experiment(path, args)
+def run_file(path: str | Path, options: RunOptions = RunOptions()) -> KindResult:
+    """Run experiment file ``path`` as ``testbed run`` does, printing nothing."""
+    return run_experiment(*load_experiment(path), options)
+
+
+def run_sweep(data: dict, source: str, options: RunOptions = RunOptions()) -> KindResult:
+    """Run a file's mapping as a sweep (``testbed sweep``: a plain scenario is a sweep of
+    one point per seed)."""
     kind = data.get("experiment", "simulate")
     if kind not in ("sweep", "simulate"):
         raise ConfigError(f"got {kind!r}; testbed sweep runs sweep files (experiment: sweep) "
                           f"and scenarios; run this one with testbed run", source=source,
                           field="experiment", value=kind)
-    return EXPERIMENT_KINDS.get("sweep")(data, source, args)
+    return sweep(data, source, options)

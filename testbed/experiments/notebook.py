@@ -7,9 +7,6 @@ setting by default) exactly as ``testbed run CONFIG --quick --out FOLDER`` would
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
 import os
 from pathlib import Path
 
@@ -26,7 +23,7 @@ def ensure_results(config: str, name: str, *, quick: bool | None = None) -> Path
 
     ``quick`` defaults to ``$TESTBED_QUICK`` (set by the tests) or True.
     """
-    from testbed.experiments.kinds import run_file
+    from testbed.experiments.kinds import RunOptions, run_file
 
     if quick is None:
         quick = os.environ.get("TESTBED_QUICK", "1") != "0"
@@ -34,10 +31,7 @@ def ensure_results(config: str, name: str, *, quick: bool | None = None) -> Path
     marker = "gap_summary.csv" if (out / "gap_steps.csv").exists() else "summary.csv"
     if (out / marker).is_file():
         return out
-    args = argparse.Namespace(out=str(out), seed=None, quick=quick, full=False, jobs=False,
-                              no_figures=True, force=True)
-    with contextlib.redirect_stdout(io.StringIO()):
-        run_file(str(REPOSITORY / config), args)
+    run_file(REPOSITORY / config, RunOptions(out=out, quick=quick, figures=False, force=True))
     return out
 
 

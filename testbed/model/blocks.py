@@ -14,11 +14,22 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from testbed.errors import ConfigError, bad_value
 from testbed.model.spec import ModelSpec
 
-KINDS = ("attn", "proj", "ffn")
+
+class BlockKind(StrEnum):
+    """What a block computes; a ``str`` too, so that ``"attn"`` in a file or a table is
+    the same kind."""
+
+    ATTN = "attn"    # one K/V group: its query heads and their K/V cache
+    PROJ = "proj"    # the attention output projection (or a shard of it)
+    FFN = "ffn"      # the feed-forward network (or a shard of it)
+
+
+KINDS = tuple(BlockKind)
 """Block kinds in the order a token visits them within a layer."""
 
 _RANK = {kind: rank for rank, kind in enumerate(KINDS)}
@@ -33,12 +44,14 @@ class Block:
 
     layer: int
     _rank: int = field(init=False, repr=False, default=0)  # sorts attn < proj < ffn
-    kind: str
+    kind: BlockKind
     index: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in _RANK:
             raise bad_value(self.kind, "one of " + ", ".join(KINDS), field="kind")
+        if type(self.kind) is not BlockKind:         # "attn" given: the kind it names
+            object.__setattr__(self, "kind", BlockKind(self.kind))
         for name in ("layer", "index"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -49,7 +62,7 @@ class Block:
     def id(self) -> str:
         """Stable name, e.g. ``L3.attn5``, ``L3.proj``, ``L3.ffn``; shards other than the
         first carry their index (``L3.ffn2``)."""
-        if self.kind == "attn" or self.index:
+        if self.kind is BlockKind.ATTN or self.index:
             return f"L{self.layer}.{self.kind}{self.index}"
         return f"L{self.layer}.{self.kind}"
 
@@ -63,9 +76,9 @@ def blocks_of(model: ModelSpec) -> tuple[Block, ...]:
     ffn shards)."""
     blocks: list[Block] = []
     for layer in range(model.n_layers):
-        blocks.extend(Block(layer, "attn", i) for i in range(model.attn_blocks_per_layer))
-        blocks.extend(Block(layer, "proj", i) for i in range(model.proj_shards))
-        blocks.extend(Block(layer, "ffn", i) for i in range(model.ffn_shards))
+        blocks.extend(Block(layer, BlockKind.ATTN, i) for i in range(model.attn_blocks_per_layer))
+        blocks.extend(Block(layer, BlockKind.PROJ, i) for i in range(model.proj_shards))
+        blocks.extend(Block(layer, BlockKind.FFN, i) for i in range(model.ffn_shards))
     return tuple(blocks)
 
 
@@ -77,4 +90,4 @@ def parse_block_id(text: str) -> Block:
         raise ConfigError(f"got {text!r}; expected {_ID_EXPECTED}", value=text,
                           expected=_ID_EXPECTED)
     layer, kind, index = match.groups()
-    return Block(int(layer), kind, int(index or 0))
+    return Block(int(layer), BlockKind(kind), int(index or 0))

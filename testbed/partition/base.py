@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from testbed.errors import ConfigError
-from testbed.model.blocks import Block
+from testbed.model.blocks import Block, BlockKind
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
 from testbed.registry import Registry
@@ -68,22 +68,22 @@ class MemoryBook:
         self.obs = obs
         names = obs.candidates if devices is None else tuple(devices)
         self.free = {name: obs.device(name).block_memory_bytes for name in names}
-        self._need = {kind: obs.memory_bytes(kind) for kind in ("attn", "proj", "ffn")}
+        self._need = {kind: obs.memory_bytes(kind) for kind in BlockKind}
 
-    def need(self, block: Block | str) -> float:
-        return self._need[block if isinstance(block, str) else block.kind]
+    def need(self, block: Block | BlockKind) -> float:
+        return self._need[block if isinstance(block, BlockKind) else block.kind]
 
-    def fits(self, device: str, block: Block | str, count: int = 1) -> bool:
+    def fits(self, device: str, block: Block | BlockKind, count: int = 1) -> bool:
         return self.free[device] >= count * self.need(block)
 
-    def take(self, device: str, block: Block | str, count: int = 1) -> None:
+    def take(self, device: str, block: Block | BlockKind, count: int = 1) -> None:
         self.free[device] -= count * self.need(block)
 
     def total_need(self) -> float:
         model = self.obs.model
-        per_layer = (model.attn_blocks_per_layer * self._need["attn"]
-                     + model.proj_shards * self._need["proj"]
-                     + model.ffn_shards * self._need["ffn"])
+        per_layer = (model.attn_blocks_per_layer * self._need[BlockKind.ATTN]
+                     + model.proj_shards * self._need[BlockKind.PROJ]
+                     + model.ffn_shards * self._need[BlockKind.FFN])
         return per_layer * model.n_layers
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from testbed.errors import ConfigError
-from testbed.model.blocks import Block, blocks_of
+from testbed.model.blocks import Block, BlockKind, blocks_of
 from testbed.model.spec import ModelSpec
 
 
@@ -133,7 +133,7 @@ class Placement(Mapping[Block, str]):
         """device -> {kind: number of blocks (or shards) of that kind}."""
         counts: dict[str, dict[str, int]] = {}
         for block, device in zip(blocks_of(self.model), self._devices):
-            per = counts.setdefault(device, {"attn": 0, "proj": 0, "ffn": 0})
+            per = counts.setdefault(device, dict.fromkeys(BlockKind, 0))
             per[block.kind] += 1
         return counts
 
