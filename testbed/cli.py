@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from testbed.errors import ConfigError
+from testbed.errors import ConfigError, bad_value
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -189,13 +189,72 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from testbed.cluster.calibrate import calibrate_command
-    return calibrate_command(args)
+    """``testbed calibrate DEVICE --dtype D (--tokens-per-s X | --ms-per-token Y) --model M
+    [--seq-len N] [--kv-dtype D] [--bound B]``: print the fitted profile and its CSV row."""
+    from testbed.cluster.calibrate import DEFAULT_SEQ_LEN, calibrate, format_calibration
+    if args.tokens_per_s is not None:
+        seconds = 1.0 / _positive(args.tokens_per_s, "--tokens-per-s", "tokens per second")
+    else:
+        seconds = _positive(args.ms_per_token, "--ms-per-token", "milliseconds") / 1e3
+    seq_len = DEFAULT_SEQ_LEN if args.seq_len is None else _seq_len(args.seq_len)
+    fit = calibrate(args.device, args.dtype, args.model, seconds, seq_len=seq_len,
+                    kv_dtype=args.kv_dtype, bound=args.bound)
+    print(format_calibration(fit))
+    return 0
+
+
+def _positive(text: str, option: str, what: str) -> float:
+    import math
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise bad_value(text, f"a positive number of {what}", field=option)
+    return value
+
+
+def _seq_len(text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1:
+        raise bad_value(text, "an integer >= 1 (positions attended)", field="--seq-len")
+    return value
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
-    from testbed.experiments.graph_figure import graph_command
-    return graph_command(args)
+    """``testbed graph SCENARIO --step N --out G.json|G.png|G.pdf``."""
+    from testbed.experiments.graph_figure import (FIGURE_SUFFIXES, graph_at_step,
+                                                  graph_summary, plot_graph, write_graph_json)
+    from testbed.experiments.scenario import load_scenario
+
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix != ".json" and suffix not in FIGURE_SUFFIXES:
+        raise bad_value(args.out, "a file ending in .json (the graph) or .png or .pdf (a "
+                                  "figure)", field="--out")
+    scenario = load_scenario(args.scenario, quick=args.quick, seed=args.seed)
+    graph, _, label = graph_at_step(scenario, args.step, args.partitioner)
+    work = graph.work
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".json":
+            write_graph_json(graph, out, partitioner=label, step=args.step)
+            written = str(out)
+        else:
+            title = (f"{scenario.name}: token {args.step} ({work.phase}, {work.seq_len} "
+                     f"positions), partitioner {label}, {graph.template.dataflow} dataflow")
+            plot_graph(graph, out, title=title, layers=args.layers)
+            written = str(out) if suffix == ".pdf" else f"{out} (and {out.with_suffix('.pdf')})"
+    except OSError as error:
+        raise ConfigError(f"cannot write the graph: {error.strerror or error}",
+                          source=str(out), field="--out") from None
+    print(f"task graph of token {args.step} ({work.phase}) with {label} "
+          f"({graph.template.dataflow}) in {written}")
+    print(graph_summary(graph))
+    return 0
 
 
 def _cmd_traces(args: argparse.Namespace) -> int:

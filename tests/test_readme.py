@@ -26,3 +26,14 @@ def test_readme_partitioner_example_registers_and_runs():
     assert records.outcome == "ok" and len(records.tokens) == 3
     # first fit fills the first candidate (the controller hosts nothing by default)
     assert {s.device for s in records.memory if s.used_bytes > 0} >= {"a"}
+
+
+def test_readme_python_run_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(block for block in blocks if "run_file(" in block)
+    monkeypatch.chdir(tmp_path)                       # its results folder is relative
+    namespace: dict = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    result = namespace["result"]
+    assert result.status == 0 and (tmp_path / "results" / "q" / "DONE").is_file()
+    assert capsys.readouterr().out.strip() == result.report.strip()

@@ -31,7 +31,6 @@ the network and the runtime's synchronisation.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
@@ -254,23 +253,6 @@ def profile_frame() -> pd.DataFrame:
         "achieved_mem_bandwidth_gbps": "achieved (GB/s)"})
 
 
-# --- the `testbed calibrate` command ---------------------------------------------------------
-
-def calibrate_command(args: argparse.Namespace) -> int:
-    """``testbed calibrate DEVICE --dtype D (--tokens-per-s X | --ms-per-token Y) --model M
-    [--seq-len N] [--kv-dtype D] [--bound B]``: print the fitted profile and its CSV row."""
-    if args.tokens_per_s is not None:
-        rate = _positive(args.tokens_per_s, "--tokens-per-s", "tokens per second")
-        seconds = 1.0 / rate
-    else:
-        seconds = _positive(args.ms_per_token, "--ms-per-token", "milliseconds") / 1e3
-    seq_len = DEFAULT_SEQ_LEN if args.seq_len is None else _seq_len(args.seq_len)
-    fit = calibrate(args.device, args.dtype, args.model, seconds, seq_len=seq_len,
-                    kv_dtype=args.kv_dtype, bound=args.bound)
-    print(format_calibration(fit))
-    return 0
-
-
 def format_calibration(fit: Calibration) -> str:
     """The report ``testbed calibrate`` prints."""
     requested = "" if fit.requested_bound == fit.bound else f" (requested {fit.requested_bound})"
@@ -296,26 +278,6 @@ def format_calibration(fit: Calibration) -> str:
         fit.csv_line(source="SOURCE", notes="NOTES"),
     ]
     return "\n".join(lines)
-
-
-def _positive(text: str | float, option: str, what: str) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise bad_value(text, f"a positive number of {what}", field=option)
-    return value
-
-
-def _seq_len(text: str | int) -> int:
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        value = 0
-    if value < 1:
-        raise bad_value(text, "an integer >= 1 (positions attended)", field="--seq-len")
-    return value
 
 
 def _gbps(bytes_per_s: float) -> str:

@@ -8,7 +8,6 @@ node per task) or :func:`plot_graph` (a drawing of the DAG, one lane per device)
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import json
@@ -259,36 +258,3 @@ def plot_graph(graph: TaskGraph, path: str | Path, *, title: str = "",
                      f"{len(t)} tasks")
     ax.set_title("\n".join(lines), fontsize=10, loc="left")
     return _save(fig, path)
-
-
-# ----------------------------------------------------------------------------- the command
-
-def graph_command(args: argparse.Namespace) -> int:
-    """``testbed graph SCENARIO --step N --out G.json|G.png|G.pdf``."""
-    from testbed.experiments.scenario import load_scenario
-
-    out = Path(args.out)
-    suffix = out.suffix.lower()
-    if suffix != ".json" and suffix not in FIGURE_SUFFIXES:
-        raise bad_value(args.out, "a file ending in .json (the graph) or .png or .pdf (a "
-                                  "figure)", field="--out")
-    scenario = load_scenario(args.scenario, quick=args.quick, seed=args.seed)
-    graph, _, label = graph_at_step(scenario, args.step, args.partitioner)
-    work = graph.work
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".json":
-            write_graph_json(graph, out, partitioner=label, step=args.step)
-            written = str(out)
-        else:
-            title = (f"{scenario.name}: token {args.step} ({work.phase}, {work.seq_len} "
-                     f"positions), partitioner {label}, {graph.template.dataflow} dataflow")
-            plot_graph(graph, out, title=title, layers=args.layers)
-            written = str(out) if suffix == ".pdf" else f"{out} (and {out.with_suffix('.pdf')})"
-    except OSError as error:
-        raise ConfigError(f"cannot write the graph: {error.strerror or error}",
-                          source=str(out), field="--out") from None
-    print(f"task graph of token {args.step} ({work.phase}) with {label} "
-          f"({graph.template.dataflow}) in {written}")
-    print(graph_summary(graph))
-    return 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from testbed import config_schema as cs
 from testbed import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.seeding import component_rng
@@ -37,6 +38,7 @@ REQUEST_KEYS = ("arrivals", "rate_per_s", "count", "prompt_tokens", "output_toke
                 "limit", "time_scale", "requests")
 ARRIVALS = ("poisson", "trace", "list")
 DIST_KEYS = ("dist", "mean", "value", "sigma", "low", "high")
+_count = cs.integer(1)     # (value, source, field) -> an integer >= 1
 
 
 def parse_requests(value: object, *, default_prompt: int, default_output: int,
@@ -57,7 +59,7 @@ def parse_requests(value: object, *, default_prompt: int, default_output: int,
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
             raise bad_value(rate, "a positive number of arrivals per second", source=source,
                             field=f"{field}.rate_per_s")
-        count = _integer(entry.get("count"), source, f"{field}.count")
+        count = _count(entry.get("count"), source, f"{field}.count")
         rng = component_rng(seed, "requests")
         requests = poisson_requests(
             float(rate), count,
@@ -77,7 +79,7 @@ def parse_requests(value: object, *, default_prompt: int, default_output: int,
         limit = entry.get("limit")
         requests = read_request_trace(
             path if path.is_absolute() else base_dir / path,
-            limit=None if limit is None else _integer(limit, source, f"{field}.limit"),
+            limit=None if limit is None else _count(limit, source, f"{field}.limit"),
             time_scale=float(scale))
     else:
         requests = _listed(entry.get("requests"), source, f"{field}.requests")
@@ -101,20 +103,20 @@ def _listed(value: object, source: str, field: str) -> list[RequestSpec]:
                             "[\"0 s\", 128, 64]", source=source, field=f"{field}[{i}]")
         arrival = cv.quantity(parse_time, row[0], source=source, field=f"{field}[{i}][0]",
                               what="time", allow_zero=True)
-        out.append(RequestSpec(i, arrival, _integer(row[1], source, f"{field}[{i}][1]"),
-                               _integer(row[2], source, f"{field}[{i}][2]")))
+        out.append(RequestSpec(i, arrival, _count(row[1], source, f"{field}[{i}][1]"),
+                               _count(row[2], source, f"{field}[{i}][2]")))
     return out
 
 
 def _length(value: object, source: str, field: str) -> LengthDist:
     if isinstance(value, int) and not isinstance(value, bool):
-        return LengthDist("constant", _integer(value, source, field))
+        return LengthDist("constant", _count(value, source, field))
     entry = cv.mapping(value, source=source, field=field,
                        what="a token count or {dist: constant|uniform|lognormal, ...}")
     cv.check_keys(entry, DIST_KEYS, source=source, field=field, required=("dist",))
     kind = entry["dist"]
-    low = _integer(entry.get("low", 1), source, f"{field}.low")
-    high = _integer(entry.get("high", 1 << 20), source, f"{field}.high")
+    low = _count(entry.get("low", 1), source, f"{field}.low")
+    high = _count(entry.get("high", 1 << 20), source, f"{field}.high")
     if high < low:
         raise bad_value(high, f"an integer >= low ({low})", source=source,
                         field=f"{field}.high")
@@ -131,9 +133,3 @@ def _length(value: object, source: str, field: str) -> LengthDist:
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma < 0:
         raise bad_value(sigma, "a number >= 0", source=source, field=f"{field}.sigma")
     return LengthDist(kind, float(mean), float(sigma), low, high)
-
-
-def _integer(value: object, source: str, field: str, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise bad_value(value, f"an integer >= {minimum}", source=source, field=field)
-    return value

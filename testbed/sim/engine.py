@@ -71,7 +71,11 @@ STALL_CHECK_S = 60.0      # how often the watchdog looks for progress (simulated
 
 @dataclass
 class SimConfig:
-    """Everything one run needs (SI units; series values in bit/s or fractions)."""
+    """Everything one run needs (SI units; series values in bit/s or fractions).
+
+    A scenario file sets each field through the key declared with ``sim=`` for it in
+    :mod:`testbed.experiments.scenario_schema`; a new field needs such a key (or a place
+    in the scenario's assembly), which ``tests/test_config_schema.py`` checks."""
 
     model: ModelSpec
     cost: CostModel
