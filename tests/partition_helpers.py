@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from testbed.experiments.optimality_gap import CLUSTER_DEFAULTS, _parse_cluster, draw_cluster
+from testbed.experiments.optimality_gap import GapCluster, draw_cluster
 from testbed.model import get_cost_model, get_model
 from testbed.plan.network_view import NetworkView
 from testbed.plan.observation import DeviceState, Observation
@@ -19,10 +21,11 @@ def random_observation(seed: int, *, n_devices: int = 3, model: str = "paper-sma
     with uniform bandwidths and 1 ms links, background load up to 30 %, as E1 draws
     them."""
     rng = np.random.default_rng(seed)
-    cluster = _parse_cluster({**CLUSTER_DEFAULTS, "latency": "1 ms"}, "<test>")
-    cluster["memory_median"] *= memory_scale
-    cluster["memory_min"] *= memory_scale
-    cluster["memory_max"] *= memory_scale
+    base = GapCluster()          # E1's distributions (1 ms links)
+    cluster = dataclasses.replace(
+        base, memory_median_bytes=base.memory_median_bytes * memory_scale,
+        memory_min_bytes=base.memory_min_bytes * memory_scale,
+        memory_max_bytes=base.memory_max_bytes * memory_scale)
     devices, topology, capacity = draw_cluster(cluster, n_devices - 1, rng)
     spec = get_model(model).with_overrides(n_layers=n_layers)
     if heads is not None:

@@ -137,3 +137,31 @@ def test_testbed_settings_lists_every_key_with_its_default():
     one = subprocess.run([sys.executable, "-m", "testbed.cli", "settings", "migrate"],
                          capture_output=True, text=True)
     assert one.returncode == 2 and one.stderr.count("\n") == 1 and "migrate" in one.stderr
+
+
+GAP = {"experiment": "optimality_gap", "settings": [{"n_devices": 3, "model": "paper-small"}]}
+
+
+@pytest.mark.parametrize("key, value, field", [
+    ("cluster", {"compute_sigma": -1}, "cluster.compute_sigma"),
+    ("cluster", {"latency": 1}, "cluster.latency"),
+    ("cluster", {"bandwith_max": "1 Gbit/s"}, "cluster.bandwith_max"),
+    ("settings", [{"n_devices": 0, "model": "paper-small"}], "settings[0].n_devices"),
+    ("presets", ["paper", "papr"], "presets[1]"),
+    ("exact", {"time_limit": 10}, "exact.time_limit"),
+    ("steps", 0, "steps"),
+])
+def test_an_optimality_gap_file_is_read_by_the_same_schema(key, value, field):
+    from testbed.experiments.optimality_gap import load_gap_spec
+    with pytest.raises(ConfigError) as caught:
+        load_gap_spec({**GAP, key: value}, source="e1.yaml")
+    assert (caught.value.source, caught.value.field) == ("e1.yaml", field)
+
+
+def test_an_optimality_gap_cluster_is_typed_with_units_in_its_names():
+    from testbed.experiments.optimality_gap import load_gap_spec
+    spec = load_gap_spec({**GAP, "cluster": {"bandwidth_max": "40 Gbit/s"}}, source="e1.yaml")
+    assert spec.cluster.bandwidth_max_bps == 40e9 and spec.cluster.latency_s == 1e-3
+    assert spec.cluster.memory_median_bytes == 8e9 and spec.exact_time_limit_s == 10.0
+    assert spec.resolved["cluster"]["bandwidth_max"] == "40 Gbit/s"
+    assert spec.resolved["cluster"]["compute_median"] == "50 GFLOP/s"

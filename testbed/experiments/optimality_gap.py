@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from testbed.cluster import TOPOLOGY_GENERATORS, DeviceSpec
+from testbed import config_schema as cs
 from testbed import config_values as cv
 from testbed.errors import ConfigError, bad_value
 from testbed.experiments.scenario import deep_merge, with_setting
@@ -52,16 +53,123 @@ from testbed.plan.work import DECODE, step_work
 from testbed.units import (parse_bitrate, parse_bytes, parse_flop_rate, parse_fraction,
                            parse_time)
 
-TOP_KEYS = ("name", "description", "experiment", "seed", "settings", "presets", "seeds",
-            "steps", "prompt_tokens", "partitioners", "cluster", "exact", "quick", "full",
-            "notes")
-CLUSTER_DEFAULTS = {
-    "compute_median": "50 GFLOP/s", "compute_sigma": 1.0, "compute_min": "1 GFLOP/s",
-    "compute_max": "500 GFLOP/s", "memory_median": "8 GB", "memory_sigma": 0.7,
-    "memory_min": "2 GB", "memory_max": "32 GB", "bytes_per_flop": 0.25,
-    "bandwidth_min": "100 Mbit/s", "bandwidth_max": "1 Gbit/s", "latency": "1 ms",
-    "background_max": 0.3,
-}
+def _quantity(parse, what: str, allow_zero: bool = False) -> cs.Parser:
+    def read(value: object, source: str, field: str) -> float:
+        return cv.quantity(parse, value, source=source, field=field, what=what,
+                           allow_zero=allow_zero)
+    return read
+
+
+def _fraction(value: object, source: str, field: str) -> float:
+    try:
+        return parse_fraction(value)
+    except ConfigError as error:
+        raise error.located(source, field) from None
+
+
+_SPREAD = cs.number(minimum=0, what="a number >= 0")
+
+
+@dataclass(frozen=True)
+class GapCluster:
+    """How E1 draws a cluster (the paper's prototype: log-normal devices, clipped; uniform
+    link bandwidths on a full mesh); a gap experiment's ``cluster`` section."""
+
+    compute_median_flops: float = cs.setting("50 GFLOP/s", _quantity(parse_flop_rate,
+                                             "compute rate"), "median device compute "
+                                             "(log-normal)", key="compute_median")
+    compute_sigma: float = cs.setting(1.0, _SPREAD, "sigma of log compute")
+    compute_min_flops: float = cs.setting("1 GFLOP/s", _quantity(parse_flop_rate,
+                                          "compute rate"), "compute clipped below",
+                                          key="compute_min")
+    compute_max_flops: float = cs.setting("500 GFLOP/s", _quantity(parse_flop_rate,
+                                          "compute rate"), "compute clipped above",
+                                          key="compute_max")
+    memory_median_bytes: float = cs.setting("8 GB", _quantity(parse_bytes, "memory"),
+                                            "median device memory (log-normal)",
+                                            key="memory_median")
+    memory_sigma: float = cs.setting(0.7, _SPREAD, "sigma of log memory")
+    memory_min_bytes: float = cs.setting("2 GB", _quantity(parse_bytes, "memory"),
+                                         "memory clipped below", key="memory_min")
+    memory_max_bytes: float = cs.setting("32 GB", _quantity(parse_bytes, "memory"),
+                                         "memory clipped above", key="memory_max")
+    bytes_per_flop: float = cs.setting(0.25, _SPREAD, "memory bandwidth per unit of compute "
+                                       "(bytes/s per FLOP/s)")
+    bandwidth_min_bps: float = cs.setting("100 Mbit/s", _quantity(parse_bitrate, "bandwidth"),
+                                          "link bandwidth, uniform from", key="bandwidth_min")
+    bandwidth_max_bps: float = cs.setting("1 Gbit/s", _quantity(parse_bitrate, "bandwidth"),
+                                          "link bandwidth, uniform to", key="bandwidth_max")
+    latency_s: float = cs.setting("1 ms", _quantity(parse_time, "latency", allow_zero=True),
+                                  "every link's latency", key="latency")
+    background_max: float = cs.setting(0.3, _fraction, "background load, uniform from 0 to "
+                                       "this fraction, per device and step")
+
+
+def _settings(value: object, source: str, field: str) -> tuple[tuple[int, str], ...]:
+    if not isinstance(value, list) or not value:
+        raise bad_value(value, "a list of {n_devices, model}", source=source, field=field)
+    settings = []
+    for i, entry in enumerate(value):
+        where = f"{field}[{i}]"
+        entry = cv.mapping(entry, source=source, field=where, what="{n_devices, model}")
+        cv.check_keys(entry, ("n_devices", "model"), source=source, field=where,
+                      required=("n_devices", "model"))
+        n = cs.integer(1)(entry["n_devices"], source, f"{where}.n_devices")
+        get_model(entry["model"], source=source, field=f"{where}.model")
+        settings.append((n, entry["model"]))
+    return tuple(settings)
+
+
+def _presets(value: object, source: str, field: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise bad_value(value, "a list of cost presets", source=source, field=field)
+    for i, preset in enumerate(value):
+        try:
+            get_cost_model(preset)
+        except ConfigError as error:
+            raise cv.relocate(error, source=source, field=f"{field}[{i}]") from None
+    return tuple(value)
+
+
+def _partitioners(value: object, source: str, field: str) -> tuple:
+    if not isinstance(value, list) or not value:
+        raise bad_value(value, "a non-empty list of partitioner names or mappings",
+                        source=source, field=field)
+    for i, spec in enumerate(value):
+        make_partitioner(spec, seed=0, source=source, field=f"{field}[{i}]")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class GapExact:
+    time_limit_s: float = cs.setting("10 s", _quantity(parse_time, "time limit"),
+                                     "the exact solver's time per step", key="time_limit")
+
+
+@dataclass(frozen=True)
+class GapFile:
+    """Every key of an optimality-gap experiment file."""
+
+    name: str | None = cs.setting(None, cs.name_or_none, "the experiment's name (default: "
+                                  "the file's name)")
+    description: object = cs.setting(None, cs.raw, "free text")
+    notes: object = cs.setting(None, cs.raw, "free text")
+    experiment: object = cs.setting(None, cs.raw, "optimality_gap")
+    seed: int = cs.setting(0, cs.integer(0), "the one seed every draw comes from")
+    settings: tuple[tuple[int, str], ...] = cs.setting(
+        cs.REQUIRED, _settings, "the (n_devices, model) points: [{n_devices, model}, ...]")
+    presets: tuple[str, ...] = cs.setting(["paper", "decode"], _presets, "cost presets")
+    seeds: int = cs.setting(10, cs.integer(1), "clusters drawn per point")
+    steps: int = cs.setting(20, cs.integer(1), "decisions per cluster")
+    prompt_tokens: int = cs.setting(64, cs.integer(1), "prompt length (tokens)")
+    partitioners: tuple = cs.setting(["resource_aware", "resource_aware_plus", "round_robin"],
+                                     _partitioners, "partitioners compared to the optimum")
+    cluster: GapCluster = cs.subsection(GapCluster, "how clusters are drawn")
+    exact: GapExact = cs.subsection(GapExact, "the exact solver")
+    quick: object = cs.setting(None, cs.raw, "overrides applied by --quick")
+    full: object = cs.setting(None, cs.raw, "overrides applied by --full")
+
+
 SUMMARY_COLUMNS = ["partitioner", "preset", "n_devices", "mean_gap_pct", "p50_gap_pct",
                    "p95_gap_pct", "steps", "infeasible_steps", "unproven_optima"]
 
@@ -78,7 +186,7 @@ class GapSpec:
     steps: int
     prompt_tokens: int
     partitioners: tuple
-    cluster: dict
+    cluster: GapCluster
     exact_time_limit_s: float
     resolved: dict
     source: str
@@ -86,98 +194,39 @@ class GapSpec:
 
 def load_gap_spec(data: dict, *, source: str, quick: bool = False, full: bool = False,
                   seed: int | None = None) -> GapSpec:
-    cv.check_keys(data, TOP_KEYS, source=source, field=None, required=("settings",))
+    cv.check_keys(data, cs.keys(GapFile), source=source, field=None, required=("settings",))
     data = with_setting(data, source=source, quick=quick, full=full)
-    defaults = {"seed": 0, "presets": ["paper", "decode"], "seeds": 10, "steps": 20,
-                "prompt_tokens": 64, "cluster": CLUSTER_DEFAULTS, "exact": {"time_limit": "10 s"},
-                "partitioners": ["resource_aware", "resource_aware_plus", "round_robin"]}
-    resolved = deep_merge(defaults, data)
+    resolved = deep_merge(cs.defaults_of(GapFile), data)
     if seed is not None:
         resolved["seed"] = seed
-    settings = []
-    if not isinstance(resolved["settings"], list) or not resolved["settings"]:
-        raise bad_value(resolved["settings"], "a list of {n_devices, model}", source=source,
-                        field="settings")
-    for i, entry in enumerate(resolved["settings"]):
-        entry = cv.mapping(entry, source=source, field=f"settings[{i}]",
-                           what="{n_devices, model}")
-        cv.check_keys(entry, ("n_devices", "model"), source=source, field=f"settings[{i}]",
-                      required=("n_devices", "model"))
-        n = entry["n_devices"]
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise bad_value(n, "an integer >= 1", source=source,
-                            field=f"settings[{i}].n_devices")
-        get_model(entry["model"], source=source, field=f"settings[{i}].model")
-        settings.append((n, entry["model"]))
-    for i, preset in enumerate(resolved["presets"]):
-        try:
-            get_cost_model(preset)
-        except ConfigError as error:
-            raise error.located(source, f"presets[{i}]") from None
-    for key in ("seeds", "steps", "prompt_tokens", "seed"):
-        value = resolved[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed"
-                                                                             else 1):
-            raise bad_value(value, "a positive integer", source=source, field=key)
-    cluster = cv.mapping(resolved["cluster"], source=source, field="cluster",
-                         what="device and link distributions")
-    cv.check_keys(cluster, CLUSTER_DEFAULTS, source=source, field="cluster")
-    parsed = _parse_cluster({**CLUSTER_DEFAULTS, **cluster}, source)
-    exact = cv.mapping(resolved["exact"], source=source, field="exact", what="{time_limit}")
-    cv.check_keys(exact, ("time_limit",), source=source, field="exact")
-    limit = cv.quantity(parse_time, exact.get("time_limit", "10 s"), source=source,
-                        field="exact.time_limit", what="time limit")
-    for i, spec in enumerate(resolved["partitioners"]):
-        make_partitioner(spec, seed=0, source=source, field=f"partitioners[{i}]")
-    return GapSpec(resolved.get("name", Path(source).stem), resolved["seed"], tuple(settings),
-                   tuple(resolved["presets"]), resolved["seeds"], resolved["steps"],
-                   resolved["prompt_tokens"], tuple(resolved["partitioners"]), parsed, limit,
-                   resolved, source)
+    file: GapFile = cs.parse_section(GapFile, resolved, source=source, field=None)
+    return GapSpec(file.name or Path(source).stem, file.seed, file.settings, file.presets,
+                   file.seeds, file.steps, file.prompt_tokens, file.partitioners,
+                   file.cluster, file.exact.time_limit_s, resolved, source)
 
 
-def _parse_cluster(cluster: dict, source: str) -> dict:
-    out = {}
-    for key, parse in (("compute_median", parse_flop_rate), ("compute_min", parse_flop_rate),
-                       ("compute_max", parse_flop_rate), ("memory_median", parse_bytes),
-                       ("memory_min", parse_bytes), ("memory_max", parse_bytes),
-                       ("bandwidth_min", parse_bitrate), ("bandwidth_max", parse_bitrate),
-                       ("latency", parse_time)):
-        out[key] = cv.quantity(parse, cluster[key], source=source, field=f"cluster.{key}",
-                               what=key.replace("_", " "), allow_zero=key == "latency")
-    for key in ("compute_sigma", "memory_sigma", "bytes_per_flop"):
-        value = cluster[key]
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise bad_value(value, "a number >= 0", source=source, field=f"cluster.{key}")
-        out[key] = float(value)
-    try:
-        out["background_max"] = parse_fraction(cluster["background_max"])
-    except ConfigError as error:
-        raise error.located(source, "cluster.background_max") from None
-    return out
-
-
-def draw_cluster(cluster: dict, n_devices: int, rng: np.random.Generator):
+def draw_cluster(cluster: GapCluster, n_devices: int, rng: np.random.Generator):
     """A controller plus ``n_devices`` devices and a full mesh with uniform bandwidths."""
     devices = []
     for i in range(n_devices + 1):
-        flops = float(np.clip(rng.lognormal(np.log(cluster["compute_median"]),
-                                            cluster["compute_sigma"]),
-                              cluster["compute_min"], cluster["compute_max"]))
-        memory = float(np.clip(rng.lognormal(np.log(cluster["memory_median"]),
-                                             cluster["memory_sigma"]),
-                               cluster["memory_min"], cluster["memory_max"]))
+        flops = float(np.clip(rng.lognormal(np.log(cluster.compute_median_flops),
+                                            cluster.compute_sigma),
+                              cluster.compute_min_flops, cluster.compute_max_flops))
+        memory = float(np.clip(rng.lognormal(np.log(cluster.memory_median_bytes),
+                                             cluster.memory_sigma),
+                               cluster.memory_min_bytes, cluster.memory_max_bytes))
         name = "ctl" if i == 0 else f"d{i}"
         devices.append(DeviceSpec(name, "paper-random", flops,
-                                  max(flops * cluster["bytes_per_flop"], 1e6), memory, 1.0, 1.0))
-    topology = TOPOLOGY_GENERATORS.get("full_mesh")(devices, cluster["bandwidth_max"],
-                                                    cluster["latency"], controller="ctl")
+                                  max(flops * cluster.bytes_per_flop, 1e6), memory, 1.0, 1.0))
+    topology = TOPOLOGY_GENERATORS.get("full_mesh")(devices, cluster.bandwidth_max_bps,
+                                                    cluster.latency_s, controller="ctl")
     capacity: dict[tuple[str, str], float] = {}
     for a, b in topology.links:
         if (b, a) in capacity:
             capacity[(a, b)] = capacity[(b, a)]
         else:
-            capacity[(a, b)] = float(rng.uniform(cluster["bandwidth_min"],
-                                                 cluster["bandwidth_max"]))
+            capacity[(a, b)] = float(rng.uniform(cluster.bandwidth_min_bps,
+                                                 cluster.bandwidth_max_bps))
     return devices, topology, capacity
 
 
@@ -195,7 +244,7 @@ def run_gap_experiment(spec: GapSpec, progress=None) -> pd.DataFrame:
             devices, topology, capacity = draw_cluster(spec.cluster, n_devices, rng)
             view = NetworkView(topology, capacity)
             load = component_rng(spec.seed, "background", setting, str(run)).uniform(
-                0.0, spec.cluster["background_max"], size=(spec.steps, len(devices)))
+                0.0, spec.cluster.background_max, size=(spec.steps, len(devices)))
             for preset in spec.presets:
                 cost = get_cost_model(preset)
                 for entry in spec.partitioners:
