@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from testbed.experiments.optimality_gap import CLUSTER_DEFAULTS, _parse_cluster, draw_cluster
+from testbed.experiments.optimality_gap import GapCluster, draw_cluster
 from testbed.model import get_cost_model, get_model
 from testbed.partition import PARTITIONERS
 from testbed.plan.network_view import NetworkView
@@ -35,8 +35,7 @@ def observations(model_name: str, n_devices: int, decisions: int, preset: str, s
                  heads: int | None = None):
     """An observation factory: the same cluster, fresh background load every decision."""
     rng = np.random.default_rng(seed)
-    cluster = _parse_cluster(dict(CLUSTER_DEFAULTS), "<benchmark>")
-    devices, topology, capacity = draw_cluster(cluster, n_devices, rng)
+    devices, topology, capacity = draw_cluster(GapCluster(), n_devices, rng)
     model = get_model(model_name)
     if heads is not None:
         model = model.with_overrides(n_heads=heads, n_kv_heads=heads)

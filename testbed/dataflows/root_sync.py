@@ -35,7 +35,7 @@ RoPE and (de)quantisation are a few thousand operations per layer and are not mo
 
 from __future__ import annotations
 
-from testbed.model.blocks import BlockKind
+from testbed.model.blocks import ATTN
 from testbed.dataflows.base import DATAFLOWS, Dataflow, require
 from testbed.plan.graph import GraphBuilder, GraphTemplate
 from testbed.plan.placement import Placement
@@ -48,7 +48,7 @@ class RootSync(Dataflow):
     name = "root_sync"
 
     def moving_part(self, kind: str) -> str:
-        return "attn.qkv" if kind == BlockKind.ATTN else kind
+        return "attn.qkv" if kind == ATTN else kind
 
     def slices(self, placement: Placement, controller: str) -> list[str]:
         """The device of each slice (slice 0: the root), checked against the pattern."""

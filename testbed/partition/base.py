@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from testbed.errors import ConfigError
-from testbed.model.blocks import Block, BlockKind
+from testbed.model.blocks import ATTN, FFN, PROJ, Block, BlockKind
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
 from testbed.registry import Registry
@@ -81,9 +81,9 @@ class MemoryBook:
 
     def total_need(self) -> float:
         model = self.obs.model
-        per_layer = (model.attn_blocks_per_layer * self._need[BlockKind.ATTN]
-                     + model.proj_shards * self._need[BlockKind.PROJ]
-                     + model.ffn_shards * self._need[BlockKind.FFN])
+        per_layer = (model.attn_blocks_per_layer * self._need[ATTN]
+                     + model.proj_shards * self._need[PROJ]
+                     + model.ffn_shards * self._need[FFN])
         return per_layer * model.n_layers
 
 

@@ -37,7 +37,7 @@ import math
 
 import numpy as np
 
-from testbed.model.blocks import BlockKind
+from testbed.model.blocks import ATTN, FFN, PROJ
 from testbed.errors import bad_value
 from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
 from testbed.plan.observation import Observation
@@ -70,9 +70,9 @@ def keeps_current(obs: Observation, fraction: float) -> bool:
 def layer_memory_bytes(obs: Observation) -> float:
     """Memory of one whole layer at the end of the decision interval (bytes)."""
     model = obs.model
-    return (model.attn_blocks_per_layer * obs.memory_bytes(BlockKind.ATTN)
-            + model.proj_shards * obs.memory_bytes(BlockKind.PROJ)
-            + model.ffn_shards * obs.memory_bytes(BlockKind.FFN))
+    return (model.attn_blocks_per_layer * obs.memory_bytes(ATTN)
+            + model.proj_shards * obs.memory_bytes(PROJ)
+            + model.ffn_shards * obs.memory_bytes(FFN))
 
 
 def layers_that_fit(budget_bytes: float, layer_bytes: float, n_layers: int) -> int:

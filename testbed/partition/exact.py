@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from testbed.model.blocks import Block, BlockKind
+from testbed.model.blocks import ATTN, FFN, PROJ, Block, BlockKind
 from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
 from testbed.plan.observation import Observation
 from testbed.plan.placement import Placement
@@ -211,9 +211,9 @@ class Exact(Partitioner):
             p.row({r: 1, g[L - 1, s]: -US * net.transfer_time_s(s, ctl, work.output_bytes)},
                   lower=0)
         for d in cands:   # memory
-            p.row({**{n[layer, d]: mem[BlockKind.ATTN] for layer in range(L)},
-                   **{y[layer, d]: mem[BlockKind.PROJ] for layer in range(L)},
-                   **{g[layer, d]: mem[BlockKind.FFN] for layer in range(L)}},
+            p.row({**{n[layer, d]: mem[ATTN] for layer in range(L)},
+                   **{y[layer, d]: mem[PROJ] for layer in range(L)},
+                   **{g[layer, d]: mem[FFN] for layer in range(L)}},
                   upper=state[d].block_memory_bytes)
 
         moves = self._migration(obs, p, n, y, g, cands) \
@@ -245,7 +245,7 @@ class Exact(Partitioner):
                 for b in cands:
                     if a != b and net.bandwidth_bps(a, b) > 0:
                         f[layer, a, b] = p.var(("f", layer, a, b), 0, K, integer=True)
-                        pair_bytes.setdefault((a, b), {})[f[layer, a, b]] = size[BlockKind.ATTN]
+                        pair_bytes.setdefault((a, b), {})[f[layer, a, b]] = size[ATTN]
                         pair_links.setdefault((a, b), []).append((f[layer, a, b], K))
             for d in devices:   # conservation: n = held - out + in
                 outgoing = [f[k] for k in f if k[0] == layer and k[1] == d]
@@ -263,7 +263,7 @@ class Exact(Partitioner):
                     p.row({**{var: 1 for var in outgoing}, sends: -K}, upper=0)
                     p.row({**{var: 1 for var in incoming}, sends: K}, upper=K)
             plan = current.layers[layer]
-            for kind, old, var in ((BlockKind.PROJ, plan.proj, y), (BlockKind.FFN, plan.ffn, g)):
+            for kind, old, var in ((PROJ, plan.proj, y), (FFN, plan.ffn, g)):
                 for b in cands:
                     if b != old:
                         pair_bytes.setdefault((old, b), {})[var[layer, b]] = size[kind]

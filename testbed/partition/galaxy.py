@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 
-from testbed.model.blocks import BlockKind
+from testbed.model.blocks import ATTN, FFN, PROJ
 from testbed.partition.base import PARTITIONERS, Infeasible
 from testbed.partition.edgeshard import StaticLayerBased
 from testbed.plan.delay import estimate_token_delay_s
@@ -88,8 +88,8 @@ class _Pipeline:
     def __init__(self, obs: Observation, groups: list[list[str]], fraction: float):
         self.obs, self.groups = obs, groups
         self.budget = {d: fraction * obs.device(d).block_memory_bytes for g in groups for d in g}
-        self.attn = obs.memory_bytes(BlockKind.ATTN)
-        self.main = obs.memory_bytes(BlockKind.PROJ) + obs.memory_bytes(BlockKind.FFN)
+        self.attn = obs.memory_bytes(ATTN)
+        self.main = obs.memory_bytes(PROJ) + obs.memory_bytes(FFN)
         self._splits: dict[tuple[int, int], list[int] | None] = {}
         self._inner: dict[tuple[int, int], float] = {}   # a layer fed by the group's lead (s)
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 from testbed.errors import ConfigError
-from testbed.model.blocks import Block, BlockKind
+from testbed.model.blocks import ATTN, FFN, PROJ, Block, BlockKind
 from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
 from testbed.plan.counts import CountDelay
 from testbed.plan.observation import Observation
@@ -98,7 +98,7 @@ class ResourceAware(Partitioner):
         todo: list[Block] = []
         for block in obs.blocks:
             here = current.device_of(block) if current is not None else None
-            keepable = block.kind == BlockKind.ATTN or self.keep == "all" or \
+            keepable = block.kind == ATTN or self.keep == "all" or \
                 (cut and not self.replace_proj_ffn)
             if keepable and here is not None and state.can_keep(block, here):
                 state.put(block, here)
@@ -168,23 +168,23 @@ class _State:
             return current.device_of(b) if current is not None else None
 
         model = obs.model
-        if block.kind == BlockKind.ATTN:
+        if block.kind == ATTN:
             if block.layer == 0:
                 return [(obs.controller, work.input_bytes)]
-            sources = {holder(Block(block.layer - 1, BlockKind.FFN, k)) or obs.controller
+            sources = {holder(Block(block.layer - 1, FFN, k)) or obs.controller
                        for k in range(model.ffn_shards)}
             return [(src, work.input_bytes) for src in sorted(sources)]
-        if block.kind == BlockKind.PROJ:      # the attention blocks of its head range
+        if block.kind == PROJ:      # the attention blocks of its head range
             groups, shards = model.attn_blocks_per_layer, model.proj_shards
             per: dict[str, float] = {}
             for k in range(groups):
                 if k * shards // groups != block.index:
                     continue
-                d = holder(Block(block.layer, BlockKind.ATTN, k))
+                d = holder(Block(block.layer, ATTN, k))
                 if d is not None:
                     per[d] = per.get(d, 0.0) + work.attn.output_bytes
             return list(per.items())
-        held = (holder(Block(block.layer, BlockKind.PROJ, k)) for k in range(model.proj_shards))
+        held = (holder(Block(block.layer, PROJ, k)) for k in range(model.proj_shards))
         sources = {d for d in held if d is not None}
         return [(src, work.proj.output_bytes) for src in sorted(sources)]
 
@@ -253,7 +253,7 @@ def _keep_unless_worth_moving(obs: Observation, state: _State) -> None:
     assert current is not None   # called when there is a placement to keep blocks on
     layers = fast.from_placement(state.placement())
     for block in obs.blocks:
-        if block.kind == BlockKind.ATTN or block not in state.where:
+        if block.kind == ATTN or block not in state.where:
             continue
         old = current.device_of(block)
         new = state.names[state.where[block]]
@@ -263,8 +263,8 @@ def _keep_unless_worth_moving(obs: Observation, state: _State) -> None:
         if not state.can_keep(block, old):
             state.put(block, new)
             continue
-        where = layers.proj if block.kind == BlockKind.PROJ else layers.ffn
-        hit = [block.layer] + ([block.layer + 1] if block.kind == BlockKind.FFN and
+        where = layers.proj if block.kind == PROJ else layers.ffn
+        hit = [block.layer] + ([block.layer + 1] if block.kind == FFN and
                                block.layer + 1 < len(where) else [])
 
         def delay(device: str) -> float:
@@ -272,7 +272,7 @@ def _keep_unless_worth_moving(obs: Observation, state: _State) -> None:
             src = [fast.controller] + list(layers.ffn[:-1])
             total = sum(fast.layer_s(layers.counts[k], layers.proj[k], layers.ffn[k], src[k])
                         for k in hit)
-            if block.kind == BlockKind.FFN and block.layer + 1 == len(where):
+            if block.kind == FFN and block.layer + 1 == len(where):
                 total += fast.x_ret[fast.index[device]]
             return total
 
@@ -295,8 +295,8 @@ def _beneficial_moves(obs: Observation, placement: Placement, state: _State) -> 
     allowed = np.array([name in state.index for name in fast.names])
     free = np.array([state.capacity[state.index[n]] - state.used[state.index[n]]
                      if n in state.index else -np.inf for n in fast.names])
-    need = state.need[BlockKind.ATTN]
-    size_bits = obs.migration_bytes(BlockKind.ATTN) * BITS_PER_BYTE
+    need = state.need[ATTN]
+    size_bits = obs.migration_bytes(ATTN) * BITS_PER_BYTE
     src = fast.controller
     for layer in range(len(layers.proj)):
         counts, proj, ffn = layers.counts[layer], layers.proj[layer], layers.ffn[layer]

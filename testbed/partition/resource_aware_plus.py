@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from testbed.model.blocks import BlockKind
+from testbed.model.blocks import ATTN, FFN, PROJ, BlockKind
 from testbed.errors import ConfigError
 from testbed.partition.base import PARTITIONERS, Infeasible, MemoryBook, Partitioner
 from testbed.partition.single_device import SingleDevice
@@ -166,9 +166,9 @@ class _Search:
         self.free = np.array([obs.device(name).block_memory_bytes for name in fast.names],
                              dtype=float)
         for layer in range(self.n_layers):
-            self.free -= self.layers.counts[layer] * self.need[BlockKind.ATTN]
-            self.free[self.layers.proj[layer]] -= self.need[BlockKind.PROJ]
-            self.free[self.layers.ffn[layer]] -= self.need[BlockKind.FFN]
+            self.free -= self.layers.counts[layer] * self.need[ATTN]
+            self.free[self.layers.proj[layer]] -= self.need[PROJ]
+            self.free[self.layers.ffn[layer]] -= self.need[FFN]
         self.interval = obs.decision_interval
         # migration bookkeeping relative to the current placement
         self.bits = {k: obs.migration_bytes(k) * BITS_PER_BYTE for k in BlockKind}
@@ -183,8 +183,8 @@ class _Search:
             self.origin_proj, self.origin_ffn = origin.proj, origin.ffn
             for layer in range(self.n_layers):
                 self._seed_away(layer, origin.counts[layer], self.layers.counts[layer])
-                for kind, old, new in ((BlockKind.PROJ, origin.proj, self.layers.proj),
-                                       (BlockKind.FFN, origin.ffn, self.layers.ffn)):
+                for kind, old, new in ((PROJ, origin.proj, self.layers.proj),
+                                       (FFN, origin.ffn, self.layers.ffn)):
                     if old[layer] != new[layer]:
                         self.pair_bits[old[layer], new[layer]] += self.bits[kind]
         self.has_current = obs.placement is not None
@@ -195,7 +195,7 @@ class _Search:
     def _seed_away(self, layer: int, before: np.ndarray, after: np.ndarray) -> None:
         self.away[layer] = self._pairing(before, after)
         for (o, d), k in self.away[layer].items():
-            self.pair_bits[o, d] += k * self.bits[BlockKind.ATTN]
+            self.pair_bits[o, d] += k * self.bits[ATTN]
 
     def _refresh_sources(self) -> None:
         self.src[0] = self.fast.controller
@@ -224,7 +224,7 @@ class _Search:
         if counts[a] == 0:
             return False
         before = self._layer_s(layer)
-        need = self.need[BlockKind.ATTN]
+        need = self.need[ATTN]
         ok = self.allowed & (self.free >= need)
         ok[a] = False
         if not ok.any():
@@ -273,7 +273,7 @@ class _Search:
         would end first (longest-processing-time style); keep it if the objective drops."""
         fast, L = self.fast, self.layers
         counts, proj, src = L.counts[layer], L.proj[layer], self.src[layer]
-        need = self.need[BlockKind.ATTN]
+        need = self.need[ATTN]
         avail = self.free + counts * need
         new = np.zeros_like(counts)
         not_proj = np.arange(len(counts)) != proj
@@ -295,9 +295,9 @@ class _Search:
         bits = self.pair_bits.copy()
         if self.has_current:
             for (o, d), k in self.away[layer].items():
-                bits[o, d] -= k * self.bits[BlockKind.ATTN]
+                bits[o, d] -= k * self.bits[ATTN]
             for (o, d), k in away.items():
-                bits[o, d] += k * self.bits[BlockKind.ATTN]
+                bits[o, d] += k * self.bits[ATTN]
             bits = np.maximum(bits, 0.0)
         gain = -(self.interval * (after - before) + self.migration_s(bits) - self.migration_s())
         if gain <= min_gain_s:
@@ -329,7 +329,7 @@ class _Search:
         bits = self.pair_bits.copy()
         if not self.has_current:
             return bits
-        size = self.bits[BlockKind.ATTN]
+        size = self.bits[ATTN]
         if origin != a:
             bits[origin, a] -= size
         if origin != b:
@@ -344,7 +344,7 @@ class _Search:
         hosts = np.flatnonzero(counts)
         n = counts[hosts]
         before = self._layer_s(layer)
-        if kind == BlockKind.PROJ:
+        if kind == PROJ:
             # branch of host d when proj sits on q: input + compute + output to q
             out = fast.lat[hosts][:, :] + n[:, None] * fast.x_out[hosts, :]
             out[np.arange(len(hosts)), hosts] = 0.0
@@ -368,8 +368,8 @@ class _Search:
 
     def _try_single(self, layer: int, kind: BlockKind, min_gain_s: float) -> bool:
         """Best device for the layer's proj or ffn block, by full objective change."""
-        where = self.layers.proj if kind == BlockKind.PROJ else self.layers.ffn
-        origin = int((self.origin_proj if kind == BlockKind.PROJ else self.origin_ffn)[layer])
+        where = self.layers.proj if kind == PROJ else self.layers.ffn
+        origin = int((self.origin_proj if kind == PROJ else self.origin_ffn)[layer])
         old = int(where[layer])
         need = self.need[kind]
         ok = self.allowed & (self.free >= need)
@@ -407,10 +407,10 @@ class _Search:
         return True
 
     def improve_proj(self, layer: int, min_gain_s: float) -> bool:
-        return self._try_single(layer, BlockKind.PROJ, min_gain_s)
+        return self._try_single(layer, PROJ, min_gain_s)
 
     def improve_ffn(self, layer: int, min_gain_s: float) -> bool:
-        return self._try_single(layer, BlockKind.FFN, min_gain_s)
+        return self._try_single(layer, FFN, min_gain_s)
 
     def placement(self) -> Placement:
         return self.fast.to_placement(self.layers, self.obs.placement)

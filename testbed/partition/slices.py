@@ -13,7 +13,7 @@ devices holds exactly one shard of each.
 
 from __future__ import annotations
 
-from testbed.model.blocks import BlockKind
+from testbed.model.blocks import ATTN, FFN, PROJ
 from testbed.errors import ConfigError
 from testbed.partition.base import PARTITIONERS, Infeasible, Partitioner
 from testbed.plan.observation import Observation
@@ -82,8 +82,8 @@ class Slices(Partitioner):
 
 def _split(obs: Observation, devices: list[str]) -> Placement:
     n, model = len(devices), obs.model
-    count = {BlockKind.ATTN: model.attn_blocks_per_layer, BlockKind.PROJ: model.proj_shards,
-             BlockKind.FFN: model.ffn_shards}
+    count = {ATTN: model.attn_blocks_per_layer, PROJ: model.proj_shards,
+             FFN: model.ffn_shards}
     return Placement(model, [devices[b.index * n // count[b.kind]] for b in obs.blocks])
 
 

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from testbed.cluster.device import DeviceSpec
-from testbed.model.blocks import Block, BlockKind, blocks_of
+from testbed.model.blocks import ATTN, Block, blocks_of
 from testbed.model.cost import BlockCost, CostModel
 from testbed.model.spec import ModelSpec
 from testbed.plan.messages import NO_MESSAGE_COSTS, MessageCosts
@@ -140,7 +140,7 @@ class Observation:
         kind = block if isinstance(block, str) else block.kind
         ahead = self.decision_interval if tokens_ahead is None else tokens_ahead
         cost = self.work.cost(kind)
-        if ahead <= 1 or kind != BlockKind.ATTN:
+        if ahead <= 1 or kind != ATTN:
             return cost.memory_bytes
         if self.load is not None and self.load.batch_starts:
             # every request of the batch further on

@@ -40,7 +40,7 @@ import simpy
 
 from testbed.cluster.topology import LinkKey, Topology
 from testbed.dataflows import Dataflow, make_dataflow
-from testbed.model.blocks import Block, BlockKind
+from testbed.model.blocks import ATTN, Block
 from testbed.model.cost import CostModel
 from testbed.model.spec import ModelSpec
 from testbed.partition.base import Infeasible, Partitioner
@@ -433,7 +433,7 @@ class Simulation:
         rows = before.seq_len - live.snapshot_seq_len
         delta = {}
         for block, _, _ in live.moves:
-            if block.kind == BlockKind.ATTN and rows > 0:
+            if block.kind == ATTN and rows > 0:
                 per_row = before.attn.kv_bytes / before.seq_len
                 delta[block.id] = rows * per_row
             else:
