@@ -162,6 +162,9 @@ def test_an_optimality_gap_cluster_is_typed_with_units_in_its_names():
     from testbed.experiments.optimality_gap import load_gap_spec
     spec = load_gap_spec({**GAP, "cluster": {"bandwidth_max": "40 Gbit/s"}}, source="e1.yaml")
     assert spec.cluster.bandwidth_max_bps == 40e9 and spec.cluster.latency_s == 1e-3
+    given = load_gap_spec({**GAP, "cluster": {"latency": "5 ms", "memory_sigma": 0.2}},
+                          source="e1.yaml").cluster
+    assert (given.latency_s, given.memory_sigma) == (5e-3, 0.2)
     assert spec.cluster.memory_median_bytes == 8e9 and spec.exact_time_limit_s == 10.0
     assert spec.resolved["cluster"]["bandwidth_max"] == "40 Gbit/s"
     assert spec.resolved["cluster"]["compute_median"] == "50 GFLOP/s"

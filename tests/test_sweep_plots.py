@@ -43,6 +43,18 @@ def test_identical_lines_are_named_whole_or_by_panel():
     assert same_as_labels(means, ["a", "b", "c"], columns, short)["c"] == "c (decision = a)"
 
 
+def test_lines_within_a_percent_are_named_as_drawn_one_over_the_other():
+    index = pd.MultiIndex.from_product([["a", "b", "c"], [1, 2]], names=["p", "x"])
+    means = pd.DataFrame({"tpot": [1.0, 2.0, 1.004, 2.006, 1.0, 2.1],
+                          "ttft": [5.0, 6.0, 5.0, 6.0, 9.0, 9.0]}, index=index)
+    labels = same_as_labels(means, ["a", "b", "c"], ["tpot", "ttft"],
+                            {"tpot": "TPOT", "ttft": "TTFT"})
+    assert labels == {"a": "a", "b": "b (≈ a)", "c": "c"}    # c's TPOT is 5 % off at x=2
+    only = same_as_labels(means.assign(ttft=[5.0, 6.0, 7.0, 8.0, 9.0, 9.0]), ["a", "b", "c"],
+                          ["tpot", "ttft"], {"tpot": "TPOT", "ttft": "TTFT"})
+    assert only["b"] == "b (TPOT ≈ a)"
+
+
 def test_every_varying_setting_gets_its_own_panel():
     tokens = pd.DataFrame({"token": [1, 1, 1, 1], "latency_s": [1.0] * 4,
                            "partitioner": ["a"] * 4,

@@ -22,10 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from testbed.errors import ConfigError
 from testbed.registry import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXPERIMENT_KINDS: Registry = Registry("experiment kind")
 #: Exit status of ``testbed run`` when a run stalled (nothing could progress any more):
@@ -157,8 +160,7 @@ def simulate(data: dict, source: str, options: RunOptions) -> KindResult:
 def optimality_gap(data: dict, source: str, options: RunOptions) -> KindResult:
     from testbed.experiments.optimality_gap import (format_gap_summary, load_gap_spec,
                                                     run_gap_experiment, summarise_gaps)
-    from testbed.experiments.results import (check_free, results_folder, write_config,
-                                             write_meta)
+    from testbed.experiments.results import check_free
 
     _single_run_options(options, "an optimality-gap experiment")
     spec = load_gap_spec(data, source=source, quick=options.quick, full=options.full,
@@ -172,17 +174,13 @@ def optimality_gap(data: dict, source: str, options: RunOptions) -> KindResult:
     steps = run_gap_experiment(spec)
     summary = summarise_gaps(steps)
     wall = time.perf_counter() - started
-    with results_folder(out, force=options.force) as folder:
-        write_config(folder, spec.resolved)
-        steps.to_csv(folder / "gap_steps.csv", index=False)
-        summary.to_csv(folder / "gap_summary.csv", index=False)
-        summary.to_csv(folder / "summary.csv", index=False)   # every experiment has one
-        write_meta(folder, name=spec.name, source=source, seed=spec.seed,
-                   resolved=spec.resolved, wall_s=wall)
-        if options.figures:
-            from testbed.experiments.plots import plot_gaps
-            plot_gaps(steps, folder / "gap.png",
-                      title=f"{spec.name}: per-step gap to the optimum")
+
+    def figure(folder: Path) -> None:
+        from testbed.experiments.plots import plot_gaps
+        plot_gaps(steps, folder / "gap.png", title=f"{spec.name}: per-step gap to the optimum")
+    _write_tables(out, options, name=spec.name, source=source, seed=spec.seed,
+                  resolved=spec.resolved, wall_s=wall, figure=figure,
+                  tables={"gap_steps": steps, "gap_summary": summary, "summary": summary})
     return KindResult(out, f"{format_gap_summary(summary)}\n\nran in {wall:.1f} s; "
                            f"results in {out}/")
 
@@ -190,8 +188,7 @@ def optimality_gap(data: dict, source: str, options: RunOptions) -> KindResult:
 @EXPERIMENT_KINDS.register("regret")
 def regret(data: dict, source: str, options: RunOptions) -> KindResult:
     """Each partitioner's total time against the horizon optimum; regret.csv."""
-    from testbed.experiments.results import (check_free, results_folder, write_config,
-                                             write_meta)
+    from testbed.experiments.results import check_free
     from testbed.horizon.experiment import (format_regret, load_regret_spec, run_regret,
                                             summarise_regret)
 
@@ -208,15 +205,14 @@ def regret(data: dict, source: str, options: RunOptions) -> KindResult:
         table = run_regret(runs, spec, source=source, progress=progress)
     summary = summarise_regret(table)
     wall = time.perf_counter() - started
-    with results_folder(out, force=options.force) as folder:
-        write_config(folder, resolved)
-        table.to_csv(folder / "regret.csv", index=False)
-        summary.to_csv(folder / "summary.csv", index=False)   # every experiment has one
-        write_meta(folder, name=name, source=source,
-                   seed=runs[0].labels["seed"] if runs else 0, resolved=resolved, wall_s=wall)
-        if options.figures and not table.empty:
-            from testbed.horizon.plots import plot_regret
-            plot_regret(table, folder / "regret.png", title=f"{name}: the price of myopia")
+
+    def figure(folder: Path) -> None:
+        from testbed.horizon.plots import plot_regret
+        plot_regret(table, folder / "regret.png", title=f"{name}: the price of myopia")
+    _write_tables(out, options, name=name, source=source,
+                  seed=runs[0].labels["seed"] if runs else 0, resolved=resolved, wall_s=wall,
+                  figure=None if table.empty else figure,
+                  tables={"regret": table, "summary": summary})
     return KindResult(out, f"{format_regret(summary)}\n\nran in {wall:.1f} s; "
                            f"results in {out}/")
 
@@ -226,8 +222,7 @@ def fidelity(data: dict, source: str, options: RunOptions) -> KindResult:
     """Each published row of a table simulated with the same settings; fidelity.csv."""
     from testbed.experiments.fidelity import (format_fidelity, load_fidelity_spec,
                                               run_fidelity)
-    from testbed.experiments.results import (check_free, results_folder, write_config,
-                                             write_meta)
+    from testbed.experiments.results import check_free
 
     _single_run_options(options, "a fidelity experiment")
     spec = load_fidelity_spec(data, source=source, quick=options.quick, full=options.full,
@@ -239,16 +234,13 @@ def fidelity(data: dict, source: str, options: RunOptions) -> KindResult:
     started = time.perf_counter()
     table, tokens = run_fidelity(spec, source=source)
     wall = time.perf_counter() - started
-    with results_folder(out, force=options.force) as folder:
-        write_config(folder, spec.resolved)
-        table.to_csv(folder / "fidelity.csv", index=False)
-        table.to_csv(folder / "summary.csv", index=False)    # every experiment has one
-        tokens.to_csv(folder / "tokens.csv", index=False)
-        write_meta(folder, name=spec.name, source=source, seed=spec.template.get("seed", 0),
-                   resolved=spec.resolved, wall_s=wall)
-        if options.figures:
-            from testbed.experiments.plots import plot_fidelity
-            plot_fidelity(table, folder / "fidelity.png", title=spec.name)
+
+    def figure(folder: Path) -> None:
+        from testbed.experiments.plots import plot_fidelity
+        plot_fidelity(table, folder / "fidelity.png", title=spec.name)
+    _write_tables(out, options, name=spec.name, source=source,
+                  seed=spec.template.get("seed", 0), resolved=spec.resolved, wall_s=wall,
+                  figure=figure, tables={"fidelity": table, "summary": table, "tokens": tokens})
     agree = int(table.agrees.sum())
     return KindResult(out, f"{format_fidelity(table)}\n\n{agree} of {len(table)} rows agree "
                            f"(|error| <= {spec.tolerance_pct:g} %, or the same outcome); ran "
@@ -306,6 +298,24 @@ def sweep(data: dict, source: str, options: RunOptions) -> KindResult:
         return KindResult(out, report, 1, [f"{lost} run(s) lost with their worker; run the "
                                            "sweep again to do them"])
     return KindResult(out, report)
+
+
+def _write_tables(out: Path, options: RunOptions, *, name: str, source: str, seed: int,
+                  resolved: dict, wall_s: float, tables: dict[str, pd.DataFrame],
+                  figure: Callable[[Path], None] | None) -> None:
+    """A results folder of an experiment that is not one scenario's run, written whole:
+    its config, ``<name>.csv`` per table (every experiment has a ``summary``), its
+    metadata and, unless ``options.figures`` is off, ``figure(folder)``."""
+    from testbed.experiments.results import results_folder, write_config, write_meta
+
+    with results_folder(out, force=options.force) as folder:
+        write_config(folder, resolved)
+        for table, frame in tables.items():
+            frame.to_csv(folder / f"{table}.csv", index=False)
+        write_meta(folder, name=name, source=source, seed=seed, resolved=resolved,
+                   wall_s=wall_s)
+        if options.figures and figure is not None:
+            figure(folder)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -35,19 +36,35 @@ def _seaborn_dash(linestyle):
     return _SEABORN_DASHES[linestyle]
 
 
+#: Two lines whose points all lie this close (relative) are drawn one over the other.
+SAME_LINE_RTOL = 0.01
+
+
+def _same_line(a: pd.Series, b: pd.Series) -> bool:
+    """Whether line ``b`` lies under line ``a`` (the same points to
+    :data:`SAME_LINE_RTOL`; missing points where the other's are missing)."""
+    if a.equals(b):
+        return True
+    if not a.index.equals(b.index):
+        return False
+    return bool(np.allclose(a.to_numpy(float), b.to_numpy(float), rtol=SAME_LINE_RTOL,
+                            atol=0.0, equal_nan=True))
+
+
 def same_as_labels(means: pd.DataFrame, labels: list[str], columns: list[str],
                    short: dict[str, str] | None = None) -> dict:
     """Legend labels of series indexed by the first level of ``means``: a series whose
-    ``columns`` equal an earlier one's at every point says so (``name (= other)``), since
-    its line lies exactly under the other's; with ``short`` names, one equal in some
-    columns only says which (``name (TPOT, TTFT = other)``; columns where every series is
-    the same are left out)."""
+    ``columns`` equal an earlier one's at every point says so (``name (= other)``), or
+    ``≈`` when they are within :data:`SAME_LINE_RTOL` but not equal, since its line lies
+    under the other's; with ``short`` names, one equal in some columns only says which
+    (``name (TPOT, TTFT = other)``; columns where every series is the same are left
+    out)."""
     names = {}
     present = [n for n in labels if n in set(means.index.get_level_values(0))]
     informative = [c for c in columns
-                   if not all(means.loc[n][c].equals(means.loc[present[0]][c])
+                   if not all(_same_line(means.loc[present[0]][c], means.loc[n][c])
                               for n in present)] if present else []
-    for i, name in enumerate(labels):
+    for name in labels:
         names[name] = name
         if name not in present:
             continue
@@ -55,13 +72,16 @@ def same_as_labels(means: pd.DataFrame, labels: list[str], columns: list[str],
         best: list[str] = []
         for other in present[:present.index(name)]:
             theirs = means.loc[other]
-            if all(theirs[c].equals(mine[c]) for c in columns):
-                names[name] = f"{name} (= {other})"
+            exact = all(theirs[c].equals(mine[c]) for c in columns)
+            if exact or all(_same_line(theirs[c], mine[c]) for c in columns):
+                names[name] = f"{name} ({'=' if exact else '≈'} {other})"
                 break
-            equal = [c for c in informative if theirs[c].equals(mine[c])]
+            equal = [c for c in informative if _same_line(theirs[c], mine[c])]
             if short and len(equal) > len(best):
                 best = equal
-                names[name] = f"{name} ({', '.join(short[c] for c in equal)} = {other})"
+                sign = "=" if all(theirs[c].equals(mine[c]) for c in equal) else "≈"
+                names[name] = (f"{name} ({', '.join(short[c] for c in equal)} {sign} "
+                               f"{other})")
     return names
 
 
@@ -93,8 +113,8 @@ def plot_latency(tokens: pd.DataFrame, path: str | Path, *, title: str = "") -> 
         means = data.groupby(["partitioner", "token"], sort=False)[["latency_ms"]].mean()
         same = same_as_labels(means, order, ["latency_ms"])
         ttft = ttft_by_partitioner(tokens)
-        names = {p: same[p].replace(" (= ", " = ").rstrip(")") if same[p] != p else p
-                 for p in order}
+        names = {p: same[p].replace(" (= ", " = ").replace(" (≈ ", " ≈ ").rstrip(")")
+                 if same[p] != p else p for p in order}
         names = {p: f"{names[p]} (TTFT {format_time(ttft[p], 3)})" if p in ttft else names[p]
                  for p in order}
         data = data.assign(partitioner=data.partitioner.map(names))

@@ -6,6 +6,7 @@ and a line whose every point equals an earlier one's says so in the legend."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,25 @@ def numeric_key(summary: pd.DataFrame, keys: list[str]) -> str | None:
     return None
 
 
+def _legend_names(means_of: dict, labels: list[str], panels: Sequence[tuple]) -> dict:
+    """Legend labels saying which lines lie under which (:func:`same_as_labels`), per
+    column of cases: a claim that holds in every column is made plainly, one that holds
+    in some columns names them."""
+    per_facet = {facet: same_as_labels(means, labels, [p[0] for p in panels],
+                                       {p[0]: p[4] for p in panels})
+                 for facet, means in means_of.items()}
+    names = {}
+    for label in labels:
+        claims = {facet: got[label] for facet, got in per_facet.items()}
+        if len(set(claims.values())) == 1:
+            names[label] = next(iter(claims.values()))
+            continue
+        parts = [f"{claim[len(label) + 2:-1]} in {facet}"
+                 for facet, claim in claims.items() if claim != label]
+        names[label] = f"{label} ({'; '.join(parts)})"
+    return names
+
+
 def plot_against(summary: pd.DataFrame, x: str, path: str | Path, *, others: list[str],
                  title: str = "", panels: Sequence[tuple] = PANELS) -> Path:
     """Every panel of ``panels`` (default :data:`PANELS`) against ``x``, a line per
@@ -71,11 +91,14 @@ def plot_against(summary: pd.DataFrame, x: str, path: str | Path, *, others: lis
     labels = list(dict.fromkeys(data.series))
     styles = series_styles(labels)
     runs = data.groupby(["series", x] + cases).size()
+    means_of = {facet: (data if facet is None else data[data[cases[0]] == facet])
+                .groupby(["series", x], sort=False).mean(numeric_only=True)
+                for facet in facets}
+    # legend entries wrapped to fit under a figure of two or more columns
+    names = {label: textwrap.fill(name, 90, subsequent_indent="    ")
+             for label, name in _legend_names(means_of, labels, panels).items()}
     for col, facet in enumerate(facets):
-        part = data if facet is None else data[data[cases[0]] == facet]
-        means = part.groupby(["series", x], sort=False).mean(numeric_only=True)
-        names = same_as_labels(means, labels, [p[0] for p in panels],
-                               {p[0]: p[4] for p in panels})
+        means = means_of[facet]
         for row, (column, label, log, factor, _) in enumerate(panels):
             ax = cells[col][row]
             for name in labels:
@@ -96,13 +119,17 @@ def plot_against(summary: pd.DataFrame, x: str, path: str | Path, *, others: lis
             if row == 0 and facet is not None:
                 ax.set_title(str(facet), fontsize="medium")
     handles, texts = cells[0][0].get_legend_handles_labels()
-    ncol = 1 if max(map(len, texts), default=0) > 60 else min(3, len(texts))
+    # as many legend columns as fit the figure's width (about 10 characters an inch)
+    longest = max((len(line) for text in texts for line in text.split("\n")), default=0)
+    ncol = max(1, min(3, len(texts), int(fig.get_figwidth() * 10 // (longest + 6))))
+    lines = sum(text.count("\n") + 1 for text in texts)
     fig.legend(handles, texts, title="partitioner", loc="lower center", frameon=False,
                ncol=ncol, fontsize="small", bbox_to_anchor=(0.5, 0.0))
     n = int(runs.min()) if len(runs) else 0
     fig.suptitle((title or "Against the grid") + f" (mean of n = {n} run(s) per point)")
     # below: room for the legend; above: for the title, clear of the column titles
-    fig.tight_layout(rect=(0, 0.04 + 0.03 * -(-len(texts) // ncol), 1,
-                           1 - 0.35 / fig.get_figheight()))
+    height = fig.get_figheight()       # the legend needs about 1/4 inch a line
+    fig.tight_layout(rect=(0, (0.35 + 0.25 * -(-lines // ncol)) / height, 1,
+                           1 - 0.35 / height))
     return _save(fig, path, tight=False)
 

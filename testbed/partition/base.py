@@ -68,15 +68,16 @@ class MemoryBook:
         self.obs = obs
         names = obs.candidates if devices is None else tuple(devices)
         self.free = {name: obs.device(name).block_memory_bytes for name in names}
-        self._need = {kind: obs.memory_bytes(kind) for kind in BlockKind}
+        self._need: dict[str, float] = {kind: obs.memory_bytes(kind) for kind in BlockKind}
 
-    def need(self, block: Block | BlockKind) -> float:
-        return self._need[block if isinstance(block, BlockKind) else block.kind]
+    def need(self, block: Block | str) -> float:
+        """Bytes one block (or one block of a kind: ``ATTN`` or ``"attn"``) needs."""
+        return self._need[block if isinstance(block, str) else block.kind]
 
-    def fits(self, device: str, block: Block | BlockKind, count: int = 1) -> bool:
+    def fits(self, device: str, block: Block | str, count: int = 1) -> bool:
         return self.free[device] >= count * self.need(block)
 
-    def take(self, device: str, block: Block | BlockKind, count: int = 1) -> None:
+    def take(self, device: str, block: Block | str, count: int = 1) -> None:
         self.free[device] -= count * self.need(block)
 
     def total_need(self) -> float:

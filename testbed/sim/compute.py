@@ -60,15 +60,18 @@ class ComputeQueue:
     def usable_from_s(self, t_s: float) -> float:
         """The first time from ``t_s`` at which some compute and memory bandwidth are free
         (s; inf if none within :data:`STALLED_AFTER_S`, or ever)."""
+        c, m = self.availability(t_s)
+        if c > 0 and m > 0:                  # the common case: usable now
+            return t_s
         series = [s for s in (self.avail_compute, self.avail_mem) if s is not None]
         t = t_s
         while True:
-            c, m = self.availability(t)
-            if c > 0 and m > 0:
-                return t
             t = min((s.next_change_s(t) for s in series), default=math.inf)
             if not t - t_s <= STALLED_AFTER_S:
                 return math.inf
+            c, m = self.availability(t)
+            if c > 0 and m > 0:
+                return t
 
     def availability(self, t_s: float) -> tuple[float, float]:
         """(compute, memory-bandwidth) fractions free at ``t_s``."""

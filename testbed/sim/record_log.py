@@ -131,9 +131,9 @@ class ChunkedLog(Generic[T]):
         yield from self._buffer
 
     def frame(self) -> pd.DataFrame:
+        """Every record as a row (the dtypes a list of the records would give)."""
         if self.sink is not None and (self._chunked or self._writer is not None):
             raise TypeError(f"records written to {self.sink} are read from that file")
-        """Every record as a row (the dtypes a list of the records would give)."""
         data = {}
         for k, (name, dtype) in enumerate(zip(self.fields, self._dtypes)):
             parts = [chunk[k] for chunk in self._chunks]

@@ -142,7 +142,8 @@ TABLE_NAMES = ("tokens", "flows", "migrations", "memory", "oom", "decisions", "j
 
 #: Outcomes of runs that generated every token: "ok", or "oom" when some device's memory
 #: overflowed on the way (recorded in ``oom``). Any other outcome says why the run stopped
-#: early: "infeasible at token k: ..." or "stalled at token k (t = ... s): ...".
+#: early: "infeasible at token k: ..." or "stalled at token k: ... (nothing has moved
+#: since t = ... s)".
 COMPLETED = ("ok", "oom")
 
 
